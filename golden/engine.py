@@ -1,0 +1,352 @@
+"""The synapse-array engine: configuration, command set and the bit-exact golden model.
+
+An engine holds ``rows x cols`` synapses of one :class:`~synemu.golden.device.Device`. The
+hardware (:class:`synemu.hdl.engine.ArrayEngine`) stores them in ``lanes`` memories: column
+``c`` lives in lane ``c % lanes`` at address ``row * (cols // lanes) + c // lanes``, so one
+clock processes ``lanes`` synapses of a row (a *slot*).
+
+Commands (:class:`Op`; ``arg`` is an unsigned ``arg_width``-bit field):
+
+======== ========================= ===================================================
+op       operands                  effect (responses)
+======== ========================= ===================================================
+WRITE    row, col, arg=state word  store a packed state word
+READ     row, col                  -> the packed state word
+UPDATE   row, col, arg=pulse       ``device.update`` of one synapse (1 slot)
+UPD_ROW  row, arg=pulse            same pulse to every synapse of a row (cols/lanes slots)
+UPD_COL  col, arg=pulse            same pulse to every synapse of a column (rows slots)
+TICK     arg=n (tick_width bits)   time += n; if ``device.tick_sweeps``: ``device.tick``
+                                   over the whole array (rows*cols/lanes slots)
+LOAD_X   col, arg=x                input register ``x[col]`` (signed ``x_width`` bits)
+FORWARD                            -> ``y[r] = sum_c infer_weight[r, c] * x[c]`` for each
+                                   row r (``acc_width``-bit two's complement)
+LEARN    arg=label                 one on-chip delta-rule step (below) -> argmax of y
+======== ========================= ===================================================
+
+LEARN, in order: ``y = train_weight @ x``; ``t[r] = t_pos if r == label else t_neg``;
+``e = saturate(t - y, err_width)``; ``p = saturate(round_shift(e[r] * x[c], eta, rounding),
+pulse_width)``; ``device.update`` with ``p`` over the whole array (row by row);
+``samples += 1``; every ``device.sample_period`` samples (counted by ``since``, which
+restarts at 0) ``device.on_sample`` over the array. The prediction is the first index of the maximum of y (computed before the update).
+
+Random draws (see :mod:`synemu.golden.lfsr`): two banks of ``lanes`` Galois LFSRs. The
+*rounding* bank (``rng_width`` bits, seeds ``lane_seeds(seed, lanes, rng_width)``) steps
+once per slot of a LEARN update when ``rounding`` is stochastic. The *device* bank
+(``device.rand_width`` bits, seeds ``lane_seeds(seed + DEVICE_SEED_OFFSET, ...)``) steps once
+per slot of every state-changing sweep (UPDATE, UPD_ROW, UPD_COL, TICK sweep, LEARN update,
+sample sweep) if ``rand_width > 0``. A synapse in lane ``l`` uses lane ``l``'s word (the
+state after the step). Slots run in address order: row-major, ``lanes`` columns at a time.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+from typing import NamedTuple
+
+import numpy as np
+
+from .device import Device
+from .fixed import IntFormat, Rounding, clog2, round_shift
+from .lfsr import LFSRBank, lane_seeds
+
+__all__ = ["Op", "Command", "EngineConfig", "GoldenEngine", "DEVICE_SEED_OFFSET"]
+
+DEVICE_SEED_OFFSET = 0x5EED
+
+
+class Op(enum.IntEnum):
+    WRITE = 1
+    READ = 2
+    UPDATE = 3
+    UPD_ROW = 4
+    UPD_COL = 5
+    TICK = 6
+    LOAD_X = 7
+    FORWARD = 8
+    LEARN = 9
+
+
+OP_WIDTH = 4
+
+
+class Command(NamedTuple):
+    op: Op
+    row: int = 0
+    col: int = 0
+    arg: int = 0
+
+
+def _check_int(name, v, lo, hi):
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
+
+
+@dataclass(frozen=True)
+class EngineConfig:
+    """Parameters of an array engine; validated on construction.
+
+    rows, cols   array shape (1..65536 each; ``cols`` a multiple of ``lanes``)
+    lanes        parallel lanes P (power of two, 1..256)
+    x_width      signed input width (bits, 2..16)
+    err_width    signed saturated error width in LEARN (bits, 2..32)
+    eta          learning-rate shift: pulses are ``(e*x) >> eta`` (0..48)
+    rounding     rounding of that shift: floor | nearest_even | stochastic
+    t_pos, t_neg LEARN targets for the labelled row and the others (y units)
+    rng_width    rounding LFSR width (bits, 3..64; >= eta when stochastic)
+    seed         seeds every LFSR of the engine
+    time_width   emulated-time counter width (bits); tick_width: max ticks per TICK
+    """
+
+    device: Device
+    rows: int
+    cols: int
+    lanes: int = 1
+    x_width: int = 5
+    err_width: int = 16
+    eta: int = 6
+    rounding: str = "nearest_even"
+    t_pos: int = 256
+    t_neg: int = -256
+    rng_width: int = 16
+    seed: int = 1
+    time_width: int = 48
+    tick_width: int = 32
+    sample_width: int = 32
+
+    def __post_init__(self):
+        if not isinstance(self.device, Device):
+            raise ValueError(f"device must be a synemu Device model, not {self.device!r}")
+        _check_int("rows", self.rows, 1, 65536)
+        _check_int("cols", self.cols, 1, 65536)
+        _check_int("lanes", self.lanes, 1, 256)
+        if self.lanes & (self.lanes - 1):
+            raise ValueError(f"lanes must be a power of two, not {self.lanes}")
+        if self.cols % self.lanes:
+            raise ValueError(f"cols ({self.cols}) must be a multiple of lanes ({self.lanes})")
+        _check_int("x_width", self.x_width, 2, 16)
+        _check_int("err_width", self.err_width, 2, 32)
+        _check_int("eta", self.eta, 0, 48)
+        object.__setattr__(self, "rounding", Rounding.parse(self.rounding).value)
+        _check_int("rng_width", self.rng_width, 3, 64)
+        if self.rounding == Rounding.STOCHASTIC.value and self.eta > self.rng_width:
+            raise ValueError(f"stochastic rounding of a {self.eta}-bit shift needs "
+                             f"rng_width >= eta, not {self.rng_width}")
+        _check_int("seed", self.seed, 0, 2**63 - 1)
+        _check_int("time_width", self.time_width, 8, 64)
+        _check_int("tick_width", self.tick_width, 1, min(32, self.time_width))
+        _check_int("sample_width", self.sample_width, 8, 64)
+        if self.device.state_width > 64:
+            raise ValueError(f"device state of {self.device.state_width} bits exceeds 64 bits")
+        acc = IntFormat(self.acc_width)
+        for name in ("t_pos", "t_neg"):
+            v = getattr(self, name)
+            if not isinstance(v, (int, np.integer)) or not acc.min <= v <= acc.max:
+                raise ValueError(f"{name} ({v!r}) must fit the {self.acc_width}-bit accumulator")
+
+    # -- derived widths ---------------------------------------------------------------
+    @property
+    def chunks(self) -> int:
+        """Slots per row (cols / lanes)."""
+        return self.cols // self.lanes
+
+    @property
+    def depth(self) -> int:
+        """Words per lane memory."""
+        return self.rows * self.chunks
+
+    @property
+    def acc_width(self) -> int:
+        """Signed accumulator width of y (bits)."""
+        return self.device.weight_width + self.x_width + clog2(self.cols)
+
+    @property
+    def arg_width(self) -> int:
+        return max(self.device.state_width, self.tick_width, self.x_width,
+                   self.device.pulse_width, clog2(self.rows))
+
+    @property
+    def resp_width(self) -> int:
+        return max(self.device.state_width, self.acc_width, clog2(self.rows))
+
+    @property
+    def row_width(self) -> int:
+        return clog2(self.rows)
+
+    @property
+    def col_width(self) -> int:
+        return clog2(self.cols)
+
+    @property
+    def x_fmt(self) -> IntFormat:
+        return IntFormat(self.x_width, True)
+
+    @property
+    def acc_fmt(self) -> IntFormat:
+        return IntFormat(self.acc_width, True)
+
+    def rng_seeds(self) -> list[int]:
+        return lane_seeds(self.seed, self.lanes, self.rng_width)
+
+    def device_seeds(self) -> list[int]:
+        return lane_seeds(self.seed + DEVICE_SEED_OFFSET, self.lanes, self.device.rand_width)
+
+    def to_dict(self) -> dict:
+        d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "device"}
+        d["device"] = {"name": self.device.name, **self.device.params()}
+        return d
+
+    # -- command encoding --------------------------------------------------------------
+    def encode(self, cmd: Command) -> Command:
+        """Validate a command and return it with ``arg`` as the unsigned field value."""
+        op = Op(cmd.op)
+        row, col, arg = int(cmd.row), int(cmd.col), int(cmd.arg)
+        if op in (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_ROW) and not 0 <= row < self.rows:
+            raise ValueError(f"row {row} out of range 0..{self.rows - 1}")
+        if op in (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_COL, Op.LOAD_X) and not 0 <= col < self.cols:
+            raise ValueError(f"col {col} out of range 0..{self.cols - 1}")
+        if op is Op.WRITE:
+            arg = self.device.check_word(arg)
+        elif op in (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL):
+            arg = int(self.device.pulse_fmt.to_bits(self.device.pulse_fmt.check(np.int64(arg), "pulse")))
+        elif op is Op.TICK:
+            IntFormat(self.tick_width, False).check(np.int64(arg), "tick count")
+        elif op is Op.LOAD_X:
+            arg = int(self.x_fmt.to_bits(self.x_fmt.check(np.int64(arg), "input x")))
+        elif op is Op.LEARN and not 0 <= arg < self.rows:
+            raise ValueError(f"label {arg} out of range 0..{self.rows - 1}")
+        return Command(op, row, col, arg)
+
+
+@dataclass
+class GoldenEngine:
+    """Executable specification of :class:`synemu.hdl.engine.ArrayEngine` (see module doc)."""
+
+    config: EngineConfig
+    state: dict = field(init=False)
+    x: np.ndarray = field(init=False)
+    time: int = field(init=False, default=0)
+    samples: int = field(init=False, default=0)
+    since: int = field(init=False, default=0)  # learned samples since the last sample sweep
+
+    def __post_init__(self):
+        cfg = self.config
+        self.device = cfg.device
+        self.state = self.device.reset_state((cfg.rows, cfg.cols))
+        self.x = np.zeros(cfg.cols, dtype=np.int64)
+        self.rng = LFSRBank(cfg.rng_width, cfg.rng_seeds())
+        self.dev_rng = (LFSRBank(self.device.rand_width, cfg.device_seeds())
+                        if self.device.rand_width else None)
+
+    # -- random draws ------------------------------------------------------------------
+    def _dev_draw_array(self):
+        """Device words for a whole-array sweep, shaped (rows, cols)."""
+        if self.dev_rng is None:
+            return None
+        cfg = self.config
+        return self.dev_rng.draw(cfg.depth).reshape(cfg.rows, cfg.cols)
+
+    # -- commands ----------------------------------------------------------------------
+    def execute(self, cmd: Command) -> list[int]:
+        """Run one command; returns its responses as unsigned ``resp_width``-bit ints."""
+        cfg = self.config
+        op, row, col, arg = cfg.encode(cmd)
+        dev = self.device
+        if op is Op.WRITE:
+            self._set(row, col, dev.unpack(np.uint64(arg)))
+        elif op is Op.READ:
+            return [int(self.read_words()[row, col])]
+        elif op is Op.UPDATE:
+            pulse = dev.pulse_fmt.from_bits(arg)
+            rand = None if self.dev_rng is None else self.dev_rng.draw(1)[0, col % cfg.lanes]
+            cur = {k: v[row, col] for k, v in self.state.items()}
+            self._set(row, col, dev.update(cur, pulse, rand))
+        elif op is Op.UPD_ROW:
+            pulse = dev.pulse_fmt.from_bits(arg)
+            rand = None if self.dev_rng is None else self.dev_rng.draw(cfg.chunks).reshape(cfg.cols)
+            new = dev.update({k: v[row] for k, v in self.state.items()}, pulse, rand)
+            for k in self.state:
+                self.state[k][row] = new[k]
+        elif op is Op.UPD_COL:
+            pulse = dev.pulse_fmt.from_bits(arg)
+            rand = None if self.dev_rng is None else self.dev_rng.draw(cfg.rows)[:, col % cfg.lanes]
+            new = dev.update({k: v[:, col] for k, v in self.state.items()}, pulse, rand)
+            for k in self.state:
+                self.state[k][:, col] = new[k]
+        elif op is Op.TICK:
+            if dev.tick_sweeps:
+                self.state = dev.tick(self.state, arg, self.time, self._dev_draw_array())
+            self.time = (self.time + arg) % (1 << cfg.time_width)
+        elif op is Op.LOAD_X:
+            self.x[col] = int(cfg.x_fmt.from_bits(arg))
+        elif op is Op.FORWARD:
+            y = self.forward_values(train=False)
+            return [int(v) for v in cfg.acc_fmt.to_bits(y)]
+        elif op is Op.LEARN:
+            return [self._learn(arg)]
+        return []
+
+    def _set(self, row, col, values: dict):
+        for k in self.state:
+            self.state[k][row, col] = values[k]
+
+    def forward_values(self, train: bool = False) -> np.ndarray:
+        w = self.device.train_weight(self.state) if train else self.device.infer_weight(self.state)
+        return w.astype(np.int64) @ self.x
+
+    def _learn(self, label: int) -> int:
+        cfg, dev = self.config, self.device
+        y = self.forward_values(train=True)
+        t = np.full(cfg.rows, cfg.t_neg, dtype=np.int64)
+        t[label] = cfg.t_pos
+        e = IntFormat(cfg.err_width).saturate(t - y)
+        prod = e[:, None] * self.x[None, :]
+        rand = None
+        if cfg.rounding == Rounding.STOCHASTIC.value:
+            rand = self.rng.draw(cfg.depth).reshape(cfg.rows, cfg.cols)
+        pulses = dev.pulse_fmt.saturate(round_shift(prod, cfg.eta, cfg.rounding, rand))
+        self.state = dev.update(self.state, pulses, self._dev_draw_array())
+        self.samples = (self.samples + 1) % (1 << cfg.sample_width)
+        if dev.sample_period:
+            self.since += 1
+            if self.since == dev.sample_period:
+                self.since = 0
+                self.state = dev.on_sample(self.state, self.samples, self._dev_draw_array())
+        return int(np.argmax(y))
+
+    # -- bulk helpers (same semantics as sequences of commands) -------------------------
+    def update_matrix(self, pulses: np.ndarray):
+        """UPDATE every synapse with a nonzero pulse, in row-major order."""
+        cfg, dev = self.config, self.device
+        pulses = dev.pulse_fmt.check(np.asarray(pulses), "pulse")
+        if pulses.shape != (cfg.rows, cfg.cols):
+            raise ValueError(f"pulse matrix has shape {pulses.shape}, expected {(cfg.rows, cfg.cols)}")
+        rows, cols = np.nonzero(pulses)
+        if rows.size == 0:
+            return
+        rand = None
+        if self.dev_rng is not None:
+            rand = self.dev_rng.draw(rows.size)[np.arange(rows.size), cols % cfg.lanes]
+        cur = {k: v[rows, cols] for k, v in self.state.items()}
+        new = dev.update(cur, pulses[rows, cols], rand)
+        for k in self.state:
+            self.state[k][rows, cols] = new[k]
+
+    # -- observation ----------------------------------------------------------------------
+    def read_words(self) -> np.ndarray:
+        """Packed state words, shape (rows, cols), uint64."""
+        return self.device.pack(self.state)
+
+    def lane_words(self) -> np.ndarray:
+        """Packed words in hardware order: shape (depth, lanes)."""
+        cfg = self.config
+        return self.read_words().reshape(cfg.depth, cfg.lanes)
+
+    def globals(self) -> dict:
+        """Every non-array register: time, samples, x codes and LFSR states."""
+        g = {"time": self.time, "samples": self.samples, "since": self.since,
+             "x": [int(v) for v in self.x],
+             "rng": [int(s) for s in self.rng.state]}
+        if self.dev_rng is not None:
+            g["dev_rng"] = [int(s) for s in self.dev_rng.state]
+        return g

@@ -1,0 +1,56 @@
+"""The ideal quantised synapse: a plain ``weight_width``-bit signed weight.
+
+It is the "ideal same-precision" baseline the device papers compare against. Update:
+``w <- saturate(w + pulse, weight_width)``; no time dependence, no randomness.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import ClassVar
+
+import numpy as np
+
+from .device import Device, Field
+from .fixed import dtype_for
+
+__all__ = ["IdealDevice"]
+
+
+@dataclass(frozen=True)
+class IdealDevice(Device):
+    """Ideal synapse: ``weight_width`` (2..32) bits, pulses of ``pulse_width`` (2..32) bits."""
+
+    name: ClassVar[str] = "ideal"
+    weight_bits: int = 8
+    pulse_bits: int = 8
+
+    def __post_init__(self):
+        for what, v in (("weight_bits", self.weight_bits), ("pulse_bits", self.pulse_bits)):
+            if not isinstance(v, int) or isinstance(v, bool) or not 2 <= v <= 32:
+                raise ValueError(f"ideal device: {what} must be an integer in 2..32, not {v!r}")
+
+    @property
+    def fields(self):
+        return (Field("w", self.weight_bits, signed=True),)
+
+    @property
+    def pulse_width(self):
+        return self.pulse_bits
+
+    @property
+    def weight_width(self):
+        return self.weight_bits
+
+    def update(self, state, pulse, rand=None):
+        w = state["w"]
+        acc = np.add(w, pulse, dtype=self._wide)
+        acc = np.clip(acc, self.weight_fmt.min, self.weight_fmt.max)
+        return {"w": acc.astype(w.dtype, copy=False)}
+
+    @property
+    def _wide(self):
+        return dtype_for(max(self.weight_bits, self.pulse_bits) + 1, True)
+
+    def train_weight(self, state):
+        return state["w"]

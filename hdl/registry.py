@@ -1,0 +1,20 @@
+"""Which :class:`~synemu.hdl.device.DeviceRule` implements which golden device."""
+
+from ..golden.ideal import IdealDevice
+from .device import DeviceRule
+from .ideal import IdealRule
+
+__all__ = ["RULES", "rule_for"]
+
+#: golden device class -> Amaranth rule class
+RULES: dict[type, type[DeviceRule]] = {
+    IdealDevice: IdealRule,
+}
+
+
+def rule_for(device) -> DeviceRule:
+    """The hardware rule of a golden device model."""
+    try:
+        return RULES[type(device)](device)
+    except KeyError:
+        raise ValueError(f"no hardware rule for device {type(device).__name__}") from None

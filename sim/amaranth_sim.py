@@ -1,0 +1,85 @@
+"""Running the array engine on Amaranth's Python simulator (fast unit tests, no build)."""
+
+from __future__ import annotations
+
+import numpy as np
+from amaranth.sim import Simulator
+
+from ..golden.engine import Command, EngineConfig
+from ..hdl.engine import ArrayEngine
+from .lockstep import LockstepReport, Snapshot, run_lockstep
+
+__all__ = ["AmaranthDriver", "simulate", "amaranth_lockstep"]
+
+
+class AmaranthDriver:
+    """Lockstep driver over an Amaranth testbench context ``ctx`` and a debug engine."""
+
+    def __init__(self, ctx, dut: ArrayEngine):
+        self.ctx, self.dut, self.cycle = ctx, dut, 0
+
+    async def _tick(self):
+        await self.ctx.tick()
+        self.cycle += 1
+
+    async def send(self, cmd: Command, n_resp: int) -> list[int]:
+        ctx, dut = self.ctx, self.dut
+        ctx.set(dut.cmd.payload, {"op": int(cmd.op), "row": cmd.row, "col": cmd.col, "arg": cmd.arg})
+        ctx.set(dut.cmd.valid, 1)
+        while True:
+            ready = ctx.get(dut.cmd.ready)
+            await self._tick()
+            if ready:
+                break
+        ctx.set(dut.cmd.valid, 0)
+        out = []
+        ctx.set(dut.resp.ready, 1)
+        while len(out) < n_resp:
+            valid, payload = ctx.get(dut.resp.valid), ctx.get(dut.resp.payload)
+            await self._tick()
+            if valid:
+                out.append(int(payload))
+        ctx.set(dut.resp.ready, 0)
+        while ctx.get(dut.busy):
+            await self._tick()
+        return out
+
+    async def snapshot(self) -> Snapshot:
+        ctx, dut, cfg = self.ctx, self.dut, self.dut.config
+        words = np.zeros((cfg.depth, cfg.lanes), dtype=np.uint64)
+        for a in range(cfg.depth):
+            ctx.set(dut.peek_addr, a)
+            words[a] = [int(v) for v in ctx.get(dut.peek_words)]
+        x = np.zeros((cfg.chunks, cfg.lanes), dtype=np.int64)
+        for k in range(cfg.chunks):
+            ctx.set(dut.peek_x_addr, k)
+            x[k] = [int(v) for v in ctx.get(dut.peek_x)]
+        g = {"time": ctx.get(dut.time), "samples": ctx.get(dut.samples),
+             "since": ctx.get(dut.since), "rng": [int(v) for v in ctx.get(dut.rng)]}
+        if hasattr(dut, "dev_rng"):
+            g["dev_rng"] = [int(v) for v in ctx.get(dut.dev_rng)]
+        return Snapshot(words, x.reshape(-1), g, self.cycle)
+
+
+def simulate(config: EngineConfig, body, *, vcd: str | None = None):
+    """Run ``await body(driver)`` against a fresh debug engine; returns its result."""
+    dut = ArrayEngine(config, debug=True)
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    result = {}
+
+    async def tb(ctx):
+        result["value"] = await body(AmaranthDriver(ctx, dut))
+
+    sim.add_testbench(tb)
+    if vcd:
+        with sim.write_vcd(vcd):
+            sim.run()
+    else:
+        sim.run()
+    return result["value"]
+
+
+def amaranth_lockstep(config: EngineConfig, commands) -> LockstepReport:
+    """Lockstep run of ``commands`` on the Amaranth simulator."""
+    return simulate(config, lambda drv: run_lockstep(drv, config, commands))
