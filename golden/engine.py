@@ -192,9 +192,17 @@ class EngineConfig:
         return lane_seeds(self.seed + DEVICE_SEED_OFFSET, self.lanes, self.device.rand_width)
 
     def to_dict(self) -> dict:
+        """JSON-serialisable form (inverse: :meth:`from_dict`)."""
         d = {k: getattr(self, k) for k in self.__dataclass_fields__ if k != "device"}
         d["device"] = {"name": self.device.name, **self.device.params()}
         return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "EngineConfig":
+        from .devices import make_device
+        d = dict(d)
+        dev = dict(d.pop("device"))
+        return cls(device=make_device(dev.pop("name"), **dev), **d)
 
     # -- command encoding --------------------------------------------------------------
     def encode(self, cmd: Command) -> Command:

@@ -65,11 +65,12 @@ class ArrayEngine(wiring.Component):
                 "peek_words": Out(data.ArrayLayout(unsigned(dev.state_width), P)),
                 "peek_x_addr": In(clog2(config.chunks)),
                 "peek_x": Out(data.ArrayLayout(signed(config.x_width), P)),
-                "time": Out(config.time_width),
+                "time_now": Out(config.time_width),
                 "samples": Out(config.sample_width),
-                "since": Out(range(max(dev.sample_period, 1))),
                 "rng": Out(data.ArrayLayout(unsigned(config.rng_width), P)),
             })
+            if dev.sample_period:
+                sig["since"] = Out(range(max(dev.sample_period, 2)))
             if dev.rand_width:
                 sig["dev_rng"] = Out(data.ArrayLayout(unsigned(dev.rand_width), P))
         super().__init__(sig)
@@ -100,7 +101,7 @@ class ArrayEngine(wiring.Component):
 
         time = Signal(cfg.time_width)
         samples = Signal(cfg.sample_width)
-        since = Signal(range(max(dev.sample_period, 1)))  # samples since the last sample sweep
+        since = Signal(range(max(dev.sample_period, 2)))  # samples since the last sample sweep
 
         stochastic = cfg.rounding == Rounding.STOCHASTIC.value
         m.submodules.rng = rng = LFSRBank(cfg.rng_width, cfg.rng_seeds())
@@ -307,7 +308,9 @@ class ArrayEngine(wiring.Component):
 
         m.d.comb += self.busy.eq(~self.cmd.ready)
         if self.debug:
-            m.d.comb += [self.time.eq(time), self.samples.eq(samples), self.since.eq(since)]
+            m.d.comb += [self.time_now.eq(time), self.samples.eq(samples)]
+            if dev.sample_period:
+                m.d.comb += self.since.eq(since)
             m.d.comb += self.rng.eq(rng.words)
             if dev_rng is not None:
                 m.d.comb += self.dev_rng.eq(dev_rng.words)

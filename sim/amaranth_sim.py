@@ -54,8 +54,10 @@ class AmaranthDriver:
         for k in range(cfg.chunks):
             ctx.set(dut.peek_x_addr, k)
             x[k] = [int(v) for v in ctx.get(dut.peek_x)]
-        g = {"time": ctx.get(dut.time), "samples": ctx.get(dut.samples),
-             "since": ctx.get(dut.since), "rng": [int(v) for v in ctx.get(dut.rng)]}
+        g = {"time": ctx.get(dut.time_now), "samples": ctx.get(dut.samples),
+             "rng": [int(v) for v in ctx.get(dut.rng)]}
+        if hasattr(dut, "since"):
+            g["since"] = ctx.get(dut.since)
         if hasattr(dut, "dev_rng"):
             g["dev_rng"] = [int(v) for v in ctx.get(dut.dev_rng)]
         return Snapshot(words, x.reshape(-1), g, self.cycle)

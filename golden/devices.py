@@ -1,0 +1,25 @@
+"""Registry of golden device models by name (``synemu verify --device NAME``)."""
+
+from __future__ import annotations
+
+from .device import Device
+from .ideal import IdealDevice
+
+__all__ = ["DEVICES", "make_device"]
+
+#: device name -> golden model class
+DEVICES: dict[str, type[Device]] = {
+    IdealDevice.name: IdealDevice,
+}
+
+
+def make_device(name: str, **params) -> Device:
+    """Build a device model by name, e.g. ``make_device("ideal", weight_bits=8)``."""
+    try:
+        cls = DEVICES[name]
+    except KeyError:
+        raise ValueError(f"unknown device {name!r}; available: {', '.join(sorted(DEVICES))}") from None
+    try:
+        return cls(**params)
+    except TypeError as e:
+        raise ValueError(f"bad parameters for device {name!r}: {e}") from None
