@@ -13,12 +13,19 @@ DEVICES: dict[str, type[Device]] = {
 }
 
 
-def make_device(name: str, **params) -> Device:
-    """Build a device model by name, e.g. ``make_device("ideal", weight_bits=8)``."""
+def make_device(name: str, preset: str | None = None, **params) -> Device:
+    """Build a device model by name, optionally from one of its named presets
+    (``cls.PRESETS``) with ``params`` overriding, e.g. ``make_device("ideal", weight_bits=8)``."""
     try:
         cls = DEVICES[name]
     except KeyError:
         raise ValueError(f"unknown device {name!r}; available: {', '.join(sorted(DEVICES))}") from None
+    if preset is not None:
+        presets = getattr(cls, "PRESETS", {})
+        if preset not in presets:
+            raise ValueError(f"device {name!r} has no preset {preset!r}; "
+                             f"available: {', '.join(sorted(presets)) or 'none'}")
+        params = {**presets[preset], **params}
     try:
         return cls(**params)
     except TypeError as e:

@@ -22,6 +22,7 @@ class IdealDevice(Device):
     """Ideal synapse: ``weight_width`` (2..32) bits, pulses of ``pulse_width`` (2..32) bits."""
 
     name: ClassVar[str] = "ideal"
+    PRESETS: ClassVar[dict] = {"6bit": {"weight_bits": 6}, "8bit": {"weight_bits": 8}}
     weight_bits: int = 8
     pulse_bits: int = 8
 
