@@ -262,8 +262,11 @@ class Tile:
 
     def weights(self, inference: bool = True) -> np.ndarray:
         """Signed weights (rows, cols): the inference or the training read-out."""
-        st = self.state()
-        return self.device.infer_weight(st) if inference else self.device.train_weight(st)
+        snap = self.backend.snapshot()
+        st = self.device.unpack(np.asarray(snap.words, dtype=np.uint64).reshape(self.shape))
+        t = int(snap.globals["time"])
+        return (self.device.infer_weight(st, time=t) if inference
+                else self.device.train_weight(st, time=t))
 
     def globals(self) -> dict:
         return self.backend.snapshot().globals

@@ -4,10 +4,13 @@ A synapse device is a frozen dataclass holding its parameters (bit widths, physi
 constants and tables) that also implements, vectorised over any array shape, the integer
 rules the hardware runs per synapse:
 
-``update(state, pulse, rand)``  apply a signed pulse count;
+``update(state, pulse, rand, time=)``  apply a signed pulse count;
 ``tick(state, n, time, rand)``  advance emulated time by ``n`` ticks (only if ``tick_sweeps``);
 ``on_sample(state, samples, rand)``  every ``sample_period`` learned samples (if > 0);
-``train_weight(state)`` / ``infer_weight(state)``  signed weight read-outs.
+``train_weight(state, time=)`` / ``infer_weight(state, time=)``  signed weight read-outs.
+
+``time`` is the engine's emulated-time counter (ticks) before the command, for devices
+whose state is kept relative to a shared clock.
 
 ``state`` is a dict of NumPy integer arrays, one per :class:`Field`. In hardware the fields
 are packed LSB-first, in declaration order, into one memory word (``pack``/``unpack``).
@@ -73,7 +76,7 @@ class Device:
         """Run ``on_sample`` over the array every this many learned samples (0: never)."""
         return 0
 
-    def update(self, state: dict, pulse: np.ndarray, rand: np.ndarray | None) -> dict:
+    def update(self, state: dict, pulse: np.ndarray, rand: np.ndarray | None, *, time: int = 0) -> dict:
         raise NotImplementedError
 
     def tick(self, state: dict, n: int, time: int, rand: np.ndarray | None) -> dict:
@@ -82,11 +85,11 @@ class Device:
     def on_sample(self, state: dict, samples: int, rand: np.ndarray | None) -> dict:
         return state
 
-    def train_weight(self, state: dict) -> np.ndarray:
+    def train_weight(self, state: dict, *, time: int = 0) -> np.ndarray:
         raise NotImplementedError
 
-    def infer_weight(self, state: dict) -> np.ndarray:
-        return self.train_weight(state)
+    def infer_weight(self, state: dict, *, time: int = 0) -> np.ndarray:
+        return self.train_weight(state, time=time)
 
     # -- shared machinery --------------------------------------------------------------
     @property

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from .device import Device
 from .ideal import IdealDevice
+from .probe import ProbeDevice
 
 __all__ = ["DEVICES", "make_device"]
 
 #: device name -> golden model class
 DEVICES: dict[str, type[Device]] = {
     IdealDevice.name: IdealDevice,
+    ProbeDevice.name: ProbeDevice,
 }
 
 

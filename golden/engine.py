@@ -19,8 +19,12 @@ TICK     arg=n (tick_width bits)   time += n; if ``device.tick_sweeps``: ``devic
                                    over the whole array (rows*cols/lanes slots)
 LOAD_X   col, arg=x                input register ``x[col]`` (signed ``x_width`` bits)
 FORWARD                            -> ``y[r] = sum_c infer_weight[r, c] * x[c]`` for each
-                                   row r (``acc_width``-bit two's complement)
+                                   row r (two's complement, sign-extended to resp_width)
 LEARN    arg=label                 one on-chip delta-rule step (below) -> argmax of y
+SAMPLE                             end of a host-driven training sample: the tail of
+                                   LEARN (``samples += 1``, sample sweep when due)
+HEBB_ROW row, arg=pulse            Hebbian row update: synapse c gets ``pulse`` if
+                                   ``x[c] != 0`` else ``saturate(-pulse)`` (cols/lanes slots)
 ======== ========================= ===================================================
 
 LEARN, in order: ``y = train_weight @ x``; ``t[r] = t_pos if r == label else t_neg``;
@@ -33,8 +37,8 @@ Random draws (see :mod:`synemu.golden.lfsr`): two banks of ``lanes`` Galois LFSR
 *rounding* bank (``rng_width`` bits, seeds ``lane_seeds(seed, lanes, rng_width)``) steps
 once per slot of a LEARN update when ``rounding`` is stochastic. The *device* bank
 (``device.rand_width`` bits, seeds ``lane_seeds(seed + DEVICE_SEED_OFFSET, ...)``) steps once
-per slot of every state-changing sweep (UPDATE, UPD_ROW, UPD_COL, TICK sweep, LEARN update,
-sample sweep) if ``rand_width > 0``. A synapse in lane ``l`` uses lane ``l``'s word (the
+per slot of every state-changing sweep (UPDATE, UPD_ROW, UPD_COL, HEBB_ROW, TICK sweep,
+LEARN update, sample sweep) if ``rand_width > 0``. A synapse in lane ``l`` uses lane ``l``'s word (the
 state after the step). Slots run in address order: row-major, ``lanes`` columns at a time.
 """
 
@@ -65,6 +69,8 @@ class Op(enum.IntEnum):
     LOAD_X = 7
     FORWARD = 8
     LEARN = 9
+    SAMPLE = 10
+    HEBB_ROW = 11
 
 
 OP_WIDTH = 4
@@ -209,13 +215,13 @@ class EngineConfig:
         """Validate a command and return it with ``arg`` as the unsigned field value."""
         op = Op(cmd.op)
         row, col, arg = int(cmd.row), int(cmd.col), int(cmd.arg)
-        if op in (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_ROW) and not 0 <= row < self.rows:
+        if op in (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_ROW, Op.HEBB_ROW) and not 0 <= row < self.rows:
             raise ValueError(f"row {row} out of range 0..{self.rows - 1}")
         if op in (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_COL, Op.LOAD_X) and not 0 <= col < self.cols:
             raise ValueError(f"col {col} out of range 0..{self.cols - 1}")
         if op is Op.WRITE:
             arg = self.device.check_word(arg)
-        elif op in (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL):
+        elif op in (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW):
             arg = int(self.device.pulse_fmt.to_bits(self.device.pulse_fmt.check(np.int64(arg), "pulse")))
         elif op is Op.TICK:
             IntFormat(self.tick_width, False).check(np.int64(arg), "tick count")
@@ -268,17 +274,19 @@ class GoldenEngine:
             pulse = dev.pulse_fmt.from_bits(arg)
             rand = None if self.dev_rng is None else self.dev_rng.draw(1)[0, col % cfg.lanes]
             cur = {k: v[row, col] for k, v in self.state.items()}
-            self._set(row, col, dev.update(cur, pulse, rand))
-        elif op is Op.UPD_ROW:
+            self._set(row, col, dev.update(cur, pulse, rand, time=self.time))
+        elif op in (Op.UPD_ROW, Op.HEBB_ROW):
             pulse = dev.pulse_fmt.from_bits(arg)
+            if op is Op.HEBB_ROW:
+                pulse = np.where(self.x != 0, pulse, dev.pulse_fmt.saturate(-pulse))
             rand = None if self.dev_rng is None else self.dev_rng.draw(cfg.chunks).reshape(cfg.cols)
-            new = dev.update({k: v[row] for k, v in self.state.items()}, pulse, rand)
+            new = dev.update({k: v[row] for k, v in self.state.items()}, pulse, rand, time=self.time)
             for k in self.state:
                 self.state[k][row] = new[k]
         elif op is Op.UPD_COL:
             pulse = dev.pulse_fmt.from_bits(arg)
             rand = None if self.dev_rng is None else self.dev_rng.draw(cfg.rows)[:, col % cfg.lanes]
-            new = dev.update({k: v[:, col] for k, v in self.state.items()}, pulse, rand)
+            new = dev.update({k: v[:, col] for k, v in self.state.items()}, pulse, rand, time=self.time)
             for k in self.state:
                 self.state[k][:, col] = new[k]
         elif op is Op.TICK:
@@ -289,9 +297,11 @@ class GoldenEngine:
             self.x[col] = int(cfg.x_fmt.from_bits(arg))
         elif op is Op.FORWARD:
             y = self.forward_values(train=False)
-            return [int(v) for v in cfg.acc_fmt.to_bits(y)]
+            return [int(v) for v in IntFormat(cfg.resp_width).to_bits(y)]
         elif op is Op.LEARN:
             return [self._learn(arg)]
+        elif op is Op.SAMPLE:
+            self._end_sample()
         return []
 
     def _set(self, row, col, values: dict):
@@ -299,7 +309,9 @@ class GoldenEngine:
             self.state[k][row, col] = values[k]
 
     def forward_values(self, train: bool = False) -> np.ndarray:
-        w = self.device.train_weight(self.state) if train else self.device.infer_weight(self.state)
+        dev = self.device
+        w = (dev.train_weight(self.state, time=self.time) if train
+             else dev.infer_weight(self.state, time=self.time))
         return w.astype(np.int64) @ self.x
 
     def _learn(self, label: int) -> int:
@@ -313,14 +325,18 @@ class GoldenEngine:
         if cfg.rounding == Rounding.STOCHASTIC.value:
             rand = self.rng.draw(cfg.depth).reshape(cfg.rows, cfg.cols)
         pulses = dev.pulse_fmt.saturate(round_shift(prod, cfg.eta, cfg.rounding, rand))
-        self.state = dev.update(self.state, pulses, self._dev_draw_array())
-        self.samples = (self.samples + 1) % (1 << cfg.sample_width)
+        self.state = dev.update(self.state, pulses, self._dev_draw_array(), time=self.time)
+        self._end_sample()
+        return int(np.argmax(y))
+
+    def _end_sample(self):
+        dev = self.device
+        self.samples = (self.samples + 1) % (1 << self.config.sample_width)
         if dev.sample_period:
             self.since += 1
             if self.since == dev.sample_period:
                 self.since = 0
                 self.state = dev.on_sample(self.state, self.samples, self._dev_draw_array())
-        return int(np.argmax(y))
 
     # -- bulk helpers (same semantics as sequences of commands) -------------------------
     def update_matrix(self, pulses: np.ndarray):
@@ -336,7 +352,7 @@ class GoldenEngine:
         if self.dev_rng is not None:
             rand = self.dev_rng.draw(rows.size)[np.arange(rows.size), cols % cfg.lanes]
         cur = {k: v[rows, cols] for k, v in self.state.items()}
-        new = dev.update(cur, pulses[rows, cols], rand)
+        new = dev.update(cur, pulses[rows, cols], rand, time=self.time)
         for k in self.state:
             self.state[k][rows, cols] = new[k]
 

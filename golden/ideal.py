@@ -43,7 +43,7 @@ class IdealDevice(Device):
     def weight_width(self):
         return self.weight_bits
 
-    def update(self, state, pulse, rand=None):
+    def update(self, state, pulse, rand=None, *, time=0):
         w = state["w"]
         acc = np.add(w, pulse, dtype=self._wide)
         acc = np.clip(acc, self.weight_fmt.min, self.weight_fmt.max)
@@ -53,5 +53,5 @@ class IdealDevice(Device):
     def _wide(self):
         return dtype_for(max(self.weight_bits, self.pulse_bits) + 1, True)
 
-    def train_weight(self, state):
+    def train_weight(self, state, *, time=0):
         return state["w"]

@@ -4,7 +4,8 @@ A :class:`DeviceRule` turns a golden :class:`~synemu.golden.device.Device` into
 combinational per-synapse logic that the array engine instantiates once per lane. Each
 method receives the module ``m`` to add helper signals to, the current state as a
 :class:`~amaranth.lib.data.View` of :attr:`DeviceRule.layout`, and returns the new state
-as a value of ``state_width`` bits (build it with :meth:`DeviceRule.pack`).
+as a value of ``state_width`` bits (build it with :meth:`DeviceRule.pack`). ``time`` is
+the engine's emulated-time register, ``rand`` the lane's device-LFSR word.
 """
 
 from amaranth.hdl import Cat, Value, signed, unsigned
@@ -42,7 +43,7 @@ class DeviceRule:
         return Cat(*(Value.cast(fields[f.name])[:f.width] for f in self.device.fields))
 
     # -- per-synapse logic (combinational) ------------------------------------------------
-    def update(self, m, state, pulse, rand) -> Value:
+    def update(self, m, state, pulse, rand, time) -> Value:
         """New state after a signed pulse count ``pulse`` (``pulse_width`` bits)."""
         raise NotImplementedError
 
@@ -54,10 +55,10 @@ class DeviceRule:
         """New state at a sample-period boundary (``samples`` = new sample count)."""
         return state.as_value()
 
-    def train_weight(self, m, state) -> Value:
+    def train_weight(self, m, state, time) -> Value:
         """Signed weight (``weight_width`` bits) used while learning."""
         raise NotImplementedError
 
-    def infer_weight(self, m, state) -> Value:
+    def infer_weight(self, m, state, time) -> Value:
         """Signed weight used by FORWARD (inference)."""
-        return self.train_weight(m, state)
+        return self.train_weight(m, state, time)

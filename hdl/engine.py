@@ -34,7 +34,7 @@ def command_layout(config: EngineConfig) -> data.StructLayout:
 
 class _Kind:
     """Sweep kinds (internal)."""
-    READ, MOD, TICK, SAMPLE, FWD_INFER, FWD_TRAIN, LEARN_UPD = range(7)
+    READ, MOD, TICK, SAMPLE, FWD_INFER, FWD_TRAIN, LEARN_UPD, HEBB = range(8)
     WIDTH = 3
 
 
@@ -115,6 +115,7 @@ class ArrayEngine(wiring.Component):
         col = Signal(cfg.col_width)
         label = Signal(cfg.row_width)
         pulse_arg = arg[:dev.pulse_width].as_signed()
+        neg_pulse_arg = saturate(-pulse_arg, dev.pulse_width)
         tick_n = arg[:cfg.tick_width]
 
         # -- sweep pipeline ------------------------------------------------------------
@@ -147,7 +148,8 @@ class ArrayEngine(wiring.Component):
             ]
         modifying = Signal()
         m.d.comb += modifying.eq((kind == _Kind.MOD) | (kind == _Kind.TICK) |
-                                 (kind == _Kind.SAMPLE) | (kind == _Kind.LEARN_UPD))
+                                 (kind == _Kind.SAMPLE) | (kind == _Kind.LEARN_UPD) |
+                                 (kind == _Kind.HEBB))
         if stochastic:
             m.d.comb += rng.en.eq(issue & (kind == _Kind.LEARN_UPD))
         if dev_rng is not None:
@@ -168,9 +170,14 @@ class ArrayEngine(wiring.Component):
             learn_pulse = saturate(round_shift(prod, cfg.eta, cfg.rounding, rng.words[l]),
                                    dev.pulse_width)
             pulse = Signal(signed(dev.pulse_width), name=f"pulse{l}")
-            m.d.comb += pulse.eq(Mux(kind == _Kind.LEARN_UPD, learn_pulse, pulse_arg))
+            with m.If(kind == _Kind.LEARN_UPD):
+                m.d.comb += pulse.eq(learn_pulse)
+            with m.Elif((kind == _Kind.HEBB) & (x_l == 0)):
+                m.d.comb += pulse.eq(neg_pulse_arg)
+            with m.Else():
+                m.d.comb += pulse.eq(pulse_arg)
             new = Signal(dev.state_width, name=f"new{l}")
-            m.d.comb += new.eq(rule.update(m, state, pulse, dev_word))
+            m.d.comb += new.eq(rule.update(m, state, pulse, dev_word, time))
             if dev.tick_sweeps:
                 with m.If(kind == _Kind.TICK):
                     m.d.comb += new.eq(rule.tick(m, state, tick_n, time, dev_word))
@@ -179,8 +186,8 @@ class ArrayEngine(wiring.Component):
                     m.d.comb += new.eq(rule.on_sample(m, state, samples, dev_word))
             m.d.comb += [wr[l].addr.eq(p_addr), wr[l].data.eq(new),
                          wr[l].en.eq(write_now & p_mask[l])]
-            w = Mux(kind == _Kind.FWD_TRAIN, rule.train_weight(m, state),
-                    rule.infer_weight(m, state))
+            w = Mux(kind == _Kind.FWD_TRAIN, rule.train_weight(m, state, time),
+                    rule.infer_weight(m, state, time))
             products.append(w.as_signed() * x_l)
         lane_sum = Signal(signed(cfg.acc_width))
         m.d.comb += lane_sum.eq(tree_sum(products))
@@ -238,6 +245,11 @@ class ArrayEngine(wiring.Component):
                         with m.Case(Op.UPD_ROW):
                             start_sweep(_Kind.MOD, c.row * K, 1, K, full)
                             m.next = "SWEEP"
+                        with m.Case(Op.HEBB_ROW):
+                            start_sweep(_Kind.HEBB, c.row * K, 1, K, full)
+                            m.next = "SWEEP"
+                        with m.Case(Op.SAMPLE):
+                            m.next = "SAMPLE_END"
                         with m.Case(Op.UPD_COL):
                             start_sweep(_Kind.MOD, c_chunk, K, R, c_mask)
                             m.next = "SWEEP"
@@ -277,24 +289,34 @@ class ArrayEngine(wiring.Component):
                             start_row(_Kind.LEARN_UPD, row_base)
                         with m.Case(_Kind.LEARN_UPD):
                             with m.If(cur_row == R - 1):
-                                m.d.sync += samples.eq(samples + 1)
-                                if dev.sample_period:
-                                    last = since == dev.sample_period - 1
-                                    m.d.sync += since.eq(Mux(last, 0, since + 1))
-                                    with m.If(last):
-                                        start_sweep(_Kind.SAMPLE, 0, 1, cfg.depth, full)
-                                    with m.Else():
-                                        m.d.sync += resp_data.eq(best_idx)
-                                        m.next = "RESP"
-                                else:
-                                    m.d.sync += resp_data.eq(best_idx)
-                                    m.next = "RESP"
+                                m.next = "SAMPLE_END"
                             with m.Else():
                                 m.d.sync += [cur_row.eq(cur_row + 1), row_base.eq(row_base + K)]
                                 start_row(_Kind.FWD_TRAIN, row_base + K)
                         with m.Case(_Kind.SAMPLE):
-                            m.d.sync += resp_data.eq(best_idx)
-                            m.next = "RESP"
+                            m.next = "AFTER_SAMPLE"
+                        with m.Case(_Kind.HEBB):
+                            m.next = "IDLE"
+
+            with m.State("SAMPLE_END"):
+                # tail of LEARN and the SAMPLE command: count the sample, sweep when due
+                m.d.sync += [samples.eq(samples + 1), resp_data.eq(best_idx)]
+                if dev.sample_period:
+                    last = since == dev.sample_period - 1
+                    m.d.sync += since.eq(Mux(last, 0, since + 1))
+                    with m.If(last):
+                        start_sweep(_Kind.SAMPLE, 0, 1, cfg.depth, full)
+                        m.next = "SWEEP"
+                    with m.Else():
+                        m.next = "AFTER_SAMPLE"
+                else:
+                    m.next = "AFTER_SAMPLE"
+
+            with m.State("AFTER_SAMPLE"):
+                with m.If(op == Op.LEARN):
+                    m.next = "RESP"
+                with m.Else():
+                    m.next = "IDLE"
 
             with m.State("RESP"):
                 m.d.comb += [self.resp.valid.eq(1), self.resp.payload.eq(resp_data)]

