@@ -356,6 +356,21 @@ class GoldenEngine:
         for k in self.state:
             self.state[k][rows, cols] = new[k]
 
+    def learn_samples(self, xs, labels) -> np.ndarray:
+        """LOAD_X of every column then LEARN, for each (x, label); returns predictions."""
+        cfg = self.config
+        xs = cfg.x_fmt.check(np.asarray(xs), "input x")
+        labels = np.asarray(labels)
+        if xs.ndim != 2 or xs.shape[1] != cfg.cols or len(labels) != len(xs):
+            raise ValueError(f"learn_samples wants xs of shape (n, {cfg.cols}) and n labels")
+        if labels.size and (labels.min() < 0 or labels.max() >= cfg.rows):
+            raise ValueError(f"labels must be in 0..{cfg.rows - 1}")
+        preds = np.empty(len(xs), dtype=np.int64)
+        for i, (x, label) in enumerate(zip(xs, labels)):
+            self.x[:] = x
+            preds[i] = self._learn(int(label))
+        return preds
+
     # -- observation ----------------------------------------------------------------------
     def read_words(self) -> np.ndarray:
         """Packed state words, shape (rows, cols), uint64."""

@@ -1,0 +1,212 @@
+"""``synemu`` command line.
+
+Core commands: ``verify`` (lockstep golden vs hardware), ``train`` (on-chip learning),
+``demo`` (the main job). Device- and board-specific commands live in the modules listed
+in :data:`EXTENSIONS`, each exposing ``register(subparsers)``. Every command prints a
+readable summary; with ``--json`` one JSON object is printed last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import asyncio
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .report import emit, out_dir, progress, save_json
+
+__all__ = ["main", "EXTENSIONS", "add_device_args", "device_from_args"]
+
+#: modules adding subcommands (each defines ``register(subparsers)``)
+EXTENSIONS: tuple[str, ...] = ()
+
+
+def _param(text: str):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--param wants KEY=VALUE, not {text!r}")
+    k, v = text.split("=", 1)
+    for conv in (int, float):
+        try:
+            return k, conv(v)
+        except ValueError:
+            pass
+    return k, {"true": True, "false": False}.get(v.lower(), v)
+
+
+def add_device_args(p: argparse.ArgumentParser, default: str = "ideal"):
+    p.add_argument("--device", default=default, help="device model (see golden/devices.py)")
+    p.add_argument("--preset", default=None, help="named device preset, e.g. 6bit")
+    p.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
+                   help="device parameter override (repeatable)")
+
+
+def device_from_args(args):
+    from ..golden.devices import make_device
+    return make_device(args.device, preset=args.preset, **dict(args.param))
+
+
+def add_common(p: argparse.ArgumentParser, out: str):
+    p.add_argument("--json", action="store_true", help="print one JSON object last")
+    p.add_argument("--out", default=out, help="directory for plots and JSON (default %(default)s)")
+
+
+# -- verify ---------------------------------------------------------------------------------
+def _lockstep_one(config, commands, backend: str):
+    from ..sim.lockstep import run_lockstep
+    if backend == "amaranth":
+        from ..sim.amaranth_sim import amaranth_lockstep
+        return amaranth_lockstep(config, commands)
+    from ..sim.remote import SessionDriver, VerilatorSession
+    with VerilatorSession(config) as s:
+        return asyncio.run(run_lockstep(SessionDriver(s), config, commands))
+
+
+def cmd_verify(args):
+    from ..golden.engine import EngineConfig
+    from ..sim.lockstep import random_commands
+    device = device_from_args(args)
+    config = EngineConfig(device=device, rows=args.rows, cols=args.cols, lanes=args.lanes,
+                          rounding=args.rounding, eta=args.eta)
+    t0 = time.perf_counter()
+    total = dict(commands=0, compared_words=0, cycles=0)
+    first = None
+    failed_seeds = []
+    bar = progress(total=args.seeds, desc=f"verify {args.device}/{args.backend}")
+    for seed in range(args.seeds):
+        cfg = dataclasses.replace(config, seed=seed + 1)
+        rep = _lockstep_one(cfg, random_commands(cfg, seed, args.ops), args.backend)
+        for k in total:
+            total[k] += getattr(rep, k)
+        if not rep.ok:
+            failed_seeds.append(seed)
+            first = first or {"seed": seed, **rep.to_dict()["mismatches"][0]}
+        bar.update(1)
+    bar.close()
+    secs = time.perf_counter() - t0
+    result = {"command": "verify", "device": args.device, "preset": args.preset,
+              "backend": args.backend, "rows": args.rows, "cols": args.cols,
+              "lanes": args.lanes, "seeds": args.seeds, "ops": args.ops, **total,
+              "mismatches": len(failed_seeds), "failed_seeds": failed_seeds,
+              "first_mismatch": first, "seconds": secs, "ops_per_s": total["commands"] / secs}
+    verdict = "PASS: bit-exact" if not failed_seeds else f"FAIL on seeds {failed_seeds}"
+    summary = (f"verify {args.device} on {args.backend}: {args.rows}x{args.cols} array, "
+               f"{args.lanes} lanes, {args.seeds} seeds x {args.ops} commands\n"
+               f"  {total['commands']} commands, {total['compared_words']} state words compared "
+               f"after every command, {total['cycles']} clock cycles, {secs:.1f} s\n  {verdict}")
+    if first:
+        summary += f"\n  first mismatch: {first}"
+    emit(result, summary, args.json)
+    return 0 if not failed_seeds else 1
+
+
+# -- train ----------------------------------------------------------------------------------
+def cmd_train(args):
+    from .train import plot_curves, train_onchip
+    out = out_dir(args.out)
+    params = dict(args.param)
+    if args.preset:
+        from ..golden.devices import DEVICES
+        params = {**getattr(DEVICES[args.device], "PRESETS", {}).get(args.preset, {}), **params}
+        device_from_args(args)  # validates the preset name
+    res = train_onchip(args.device, args.dataset, backend=args.backend, seed=args.seed,
+                       device_params=params, epochs=args.epochs)
+    stem = f"train-{args.device}{'-' + args.preset if args.preset else ''}-{args.dataset}-{args.backend}"
+    png = plot_curves([res], out / f"{stem}.png",
+                      title=f"{args.device} on {args.dataset} ({args.backend})")
+    res.update(command="train", preset=args.preset, plot=str(png))
+    save_json(res, out / f"{stem}.json")
+    lines = [f"train {args.device} on {args.dataset} with the {args.backend} backend "
+             f"({res['epochs']} epochs, {res['seconds']:.1f} s, {res['samples_per_s']:.0f} samples/s)"]
+    for i, (a, b) in enumerate(zip(res["train_accuracy_per_epoch"], res["test_accuracy_per_epoch"])):
+        lines.append(f"  epoch {i + 1:2d}: train {a:.3f}  test {b:.3f}")
+    lines.append(f"  test accuracy {res['test_accuracy']:.4f}; learning curve: {png}")
+    emit({k: v for k, v in res.items() if k != "predictions"}, "\n".join(lines), args.json)
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------------------
+def cmd_demo(args):
+    from .train import plot_curves, train_onchip
+    out = out_dir(args.out)
+    runs = []
+    for backend in ("golden", "verilator"):
+        print(f"training the ideal 8-bit synapse on digits with the {backend} backend ...",
+              flush=True)
+        runs.append(train_onchip("ideal", "digits", backend=backend, seed=args.seed,
+                                 epochs=args.epochs))
+    g, v = runs
+    identical = (g["weights_sha"] == v["weights_sha"] and g["predictions"] == v["predictions"]
+                 and g["test_accuracy_per_epoch"] == v["test_accuracy_per_epoch"]
+                 and g["train_accuracy_per_epoch"] == v["train_accuracy_per_epoch"])
+    png = plot_curves(runs, out / "demo-digits.png",
+                      title="ideal 8-bit synapse, on-chip delta rule, digits")
+    result = {"command": "demo", "identical": identical, "test_accuracy": g["test_accuracy"],
+              "golden": {k: g[k] for k in ("test_accuracy_per_epoch", "weights_sha", "seconds")},
+              "verilator": {k: v[k] for k in ("test_accuracy_per_epoch", "weights_sha", "seconds")},
+              "plot": str(png)}
+    save_json(result, out / "demo-digits.json")
+    summary = "\n".join([
+        "synemu demo: on-chip delta-rule learning of sklearn digits (10 x 65 synapses, 8-bit)",
+        f"  golden model : test accuracy {g['test_accuracy']:.4f}  ({g['seconds']:.1f} s)",
+        f"  Verilator    : test accuracy {v['test_accuracy']:.4f}  ({v['seconds']:.1f} s)",
+        f"  bit-identical (final weights, every epoch's accuracy, every test prediction): "
+        f"{'YES' if identical else 'NO'}",
+        f"  learning curve: {png}",
+    ])
+    emit(result, summary, args.json)
+    return 0 if identical else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="synemu", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("verify", help="lockstep golden vs hardware on random command streams")
+    add_device_args(v)
+    v.add_argument("--backend", choices=["verilator", "amaranth"], default="verilator")
+    v.add_argument("--seeds", type=int, default=3)
+    v.add_argument("--ops", type=int, default=500)
+    v.add_argument("--rows", type=int, default=4)
+    v.add_argument("--cols", type=int, default=8)
+    v.add_argument("--lanes", type=int, default=2)
+    v.add_argument("--rounding", default="stochastic")
+    v.add_argument("--eta", type=int, default=3)
+    add_common(v, "runs")
+    v.set_defaults(func=cmd_verify)
+
+    t = sub.add_parser("train", help="on-chip delta-rule learning of a built-in dataset")
+    add_device_args(t)
+    t.add_argument("--dataset", default="digits")
+    t.add_argument("--backend", choices=["golden", "amaranth", "verilator"], default="golden")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    add_common(t, "runs")
+    t.set_defaults(func=cmd_train)
+
+    d = sub.add_parser("demo", help="main job: digits on golden and Verilator, side by side")
+    d.add_argument("--epochs", type=int, default=None)
+    d.add_argument("--seed", type=int, default=0)
+    add_common(d, "runs")
+    d.set_defaults(func=cmd_demo)
+
+    for name in EXTENSIONS:
+        importlib.import_module(name).register(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (ValueError, FileNotFoundError) as e:
+        print(f"synemu {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
