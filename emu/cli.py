@@ -23,7 +23,7 @@ from .report import emit, out_dir, progress, save_json
 __all__ = ["main", "EXTENSIONS", "add_device_args", "device_from_args"]
 
 #: modules adding subcommands (each defines ``register(subparsers)``)
-EXTENSIONS: tuple[str, ...] = ()
+EXTENSIONS: tuple[str, ...] = ("synemu.boards.cli", "synemu.emu.fn_cli", "synemu.emu.femfet_cli", "synemu.emu.mtj_cli")
 
 
 def _param(text: str):

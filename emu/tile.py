@@ -117,7 +117,8 @@ class VerilatorBackend(_SimThreadBackend):
         self.session.close()
 
 
-BACKENDS = {"golden": GoldenBackend, "amaranth": AmaranthBackend, "verilator": VerilatorBackend}
+BACKENDS = {"golden": GoldenBackend, "amaranth": AmaranthBackend, "verilator": VerilatorBackend,
+            "board": lambda config, **kw: __import__("synemu.boards.backend", fromlist=["x"]).BoardBackend(config, **kw)}
 
 
 class Tile:

@@ -48,6 +48,8 @@ class Recipe:
 RECIPES: dict[tuple[str, str], Recipe] = {
     ("*", "digits"): Recipe(),
     ("*", "mnist5k"): Recipe(epochs=4),
+    ("femfet", "digits"): Recipe(t_pos=4096, t_neg=-4096, eta=16),
+    ("fn", "digits"): Recipe(t_pos=4096, t_neg=-4096, eta=15, rounding="nearest_even"),
 }
 
 

@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from .device import Device
+from .fn import FNDevice
 from .ideal import IdealDevice
 from .probe import ProbeDevice
+from .femfet import FeMFETDevice
+from .mtj import MTJDevice
 
 __all__ = ["DEVICES", "make_device"]
 
@@ -12,6 +15,9 @@ __all__ = ["DEVICES", "make_device"]
 DEVICES: dict[str, type[Device]] = {
     IdealDevice.name: IdealDevice,
     ProbeDevice.name: ProbeDevice,
+    FNDevice.name: FNDevice,
+    FeMFETDevice.name: FeMFETDevice,
+    MTJDevice.name: MTJDevice,
 }
 
 

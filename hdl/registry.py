@@ -5,6 +5,12 @@ from .device import DeviceRule
 from .ideal import IdealRule
 from ..golden.probe import ProbeDevice
 from .probe import ProbeRule
+from ..golden.fn import FNDevice
+from .fn import FNRule
+from ..golden.femfet import FeMFETDevice
+from .femfet import FeMFETRule
+from ..golden.mtj import MTJDevice
+from .mtj import MTJRule
 
 __all__ = ["RULES", "rule_for"]
 
@@ -12,6 +18,9 @@ __all__ = ["RULES", "rule_for"]
 RULES: dict[type, type[DeviceRule]] = {
     IdealDevice: IdealRule,
     ProbeDevice: ProbeRule,
+    FNDevice: FNRule,
+    FeMFETDevice: FeMFETRule,
+    MTJDevice: MTJRule,
 }
 
 

@@ -1,0 +1,83 @@
+"""Capacity and speed of the board targets: for each board x device, real YoWASP builds of
+square arrays, resource use and nextpnr Fmax; synapse-updates/s = lanes x f_clk; for FN the
+real-time factor (emulated seconds per wall second) at full tick resolution.
+
+``run(quick=True)``: one tiny iCE40 build. ``run()``: the table below (long: many builds).
+``python -m benchmarks.bench_boards [--quick] [--only BOARD:DEVICE:N:P ...]``
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+import tempfile
+import time
+
+#: (board, device, n (square n x n), lanes): the targets of issue 6 and the largest tried
+FULL = [
+    ("icebreaker", "ideal", 64, 4),
+    ("icebreaker", "femfet", 32, 2),
+    ("icebreaker", "mtj", 64, 4),
+    ("icebreaker", "fn", 16, 2),
+    ("ulx3s-85f", "femfet", 256, 16),
+    ("ulx3s-85f", "ideal", 256, 16),
+    ("ulx3s-85f", "fn", 64, 8),
+    ("orangecrab", "ideal", 128, 8),
+]
+QUICK = [("icebreaker", "ideal", 8, 2)]
+
+
+def _row(board, device, n, lanes, out) -> dict:
+    from synemu.boards.build import capacity_sweep
+    from synemu.boards.platforms import get_board
+    from synemu.golden.devices import make_device
+    from synemu.golden.engine import EngineConfig
+    r = capacity_sweep(board, device, lanes=lanes, sizes=[n], out=out)[0]
+    b = get_board(board)
+    key = f"{board}/{device}/{n}x{n}/P{lanes}"
+    row = {"key": key, "fits": r["fits"], "error": r.get("error")}
+    if r["fits"]:
+        f_run = min(r["fmax_mhz"], b.clk_hz / 1e6) * 1e6
+        row.update({
+            "fmax_mhz": r["fmax_mhz"], "board_clock_mhz": b.clk_hz / 1e6,
+            "timing_met": r["timing_met"], "lut_used": r["lut"], "lut_available": r["lut_available"],
+            "ff_used": r["ff"], "bram_used": r["bram"], "bram_available": r["bram_available"],
+            "dsp_used": r["dsp"], "synapses": n * n,
+            "synapse_updates_per_s_at_fmax": lanes * r["fmax_mhz"] * 1e6,
+            "synapse_updates_per_s_at_board_clock": lanes * f_run,
+            "build_seconds": r["seconds"]})
+        dev = make_device(device)
+        if getattr(dev, "tick_s", None):
+            cfg = EngineConfig(device=dev, rows=n, cols=n, lanes=lanes)
+            sweep_s = (cfg.depth + 3) / f_run
+            row["fn_tick_s"] = dev.tick_s
+            row["fn_real_time_factor_per_tick"] = dev.tick_s / sweep_s
+    return row
+
+
+def run(quick: bool = False, only=None) -> dict:
+    """name -> row dict (units in the field names)."""
+    todo = QUICK if quick else FULL
+    if only:
+        todo = [(b, d, int(n), int(p)) for b, d, n, p in (s.split(":") for s in only)]
+    out = tempfile.mkdtemp(prefix="synemu-bench-boards-")
+    res = {}
+    for board, device, n, lanes in todo:
+        t0 = time.perf_counter()
+        try:
+            row = _row(board, device, n, lanes, out)
+        except Exception as e:   # a device without hardware rule etc.: report, go on
+            row = {"key": f"{board}/{device}/{n}x{n}/P{lanes}", "fits": False,
+                   "error": f"{type(e).__name__}: {e}"}
+        row["seconds"] = time.perf_counter() - t0
+        res[row.pop("key")] = row
+        print(json.dumps({k: v for k, v in row.items() if k != "error"} | {"error": (row.get("error") or "")[:200]}),
+              file=sys.stderr, flush=True)
+    return res
+
+
+if __name__ == "__main__":
+    args = sys.argv[1:]
+    quick = "--quick" in args
+    only = [a for a in args if a.count(":") == 3] or None
+    print(json.dumps(run(quick=quick, only=only), indent=1))

@@ -1,0 +1,272 @@
+"""The ``board`` Tile backend: the Tile's command lists over the host link.
+
+Transports (all byte pipes with ``write``/``read(n, timeout_s)``/``flush_input``):
+
+* :class:`~synemu.boards.link.SerialTransport` - a real board over pyserial;
+* :class:`VerilatorLink` - the exact serial top-level (:class:`~synemu.boards.hdl_link.SimHarness`
+  = :class:`~synemu.boards.hdl_link.LinkTop` + host-side UART) in Verilator, driven by
+  :mod:`synemu.sim.cocotb_uart`; timeouts are counted in simulated clocks;
+* :class:`AmaranthLink` - the same harness on Amaranth's Python simulator (slow; small tests);
+* :class:`~synemu.boards.link.ModelTransport` - the Python board model.
+
+``Tile(..., backend="board")`` uses ``$SYNEMU_BOARD_PORT`` if set, else Verilator.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import socket
+import tempfile
+import threading
+from pathlib import Path
+
+import numpy as np
+
+from ..golden.engine import Command, EngineConfig, Op
+from ..sim.lockstep import Snapshot, n_responses
+from .link import (FaultInjector, LinkHost, LinkSpec, ModelTransport, BoardModel,
+                   SerialTransport)
+
+__all__ = ["BoardBackend", "VerilatorLink", "AmaranthLink", "harness_build", "open_link"]
+
+TOPLEVEL = "synemu_link"
+WINDOW = 64     # bytes per parallel transfer in the simulation harness
+
+
+def harness_build(spec: LinkSpec):
+    """Verilator model of :class:`SimHarness` (cached by Verilog hash)."""
+    from ..sim import verilator
+    from .hdl_link import SimHarness
+    text = verilator.verilog_of(SimHarness(spec, WINDOW), name=TOPLEVEL)
+    return verilator.build(text, TOPLEVEL)
+
+
+class VerilatorLink:
+    """Byte pipe to the serial top-level simulated in Verilator (one process per link)."""
+
+    real_time = False
+
+    def __init__(self, spec: LinkSpec, *, connect_timeout: float = 900):
+        from ..sim import verilator
+        from ..sim.remote import recv_msg, send_msg
+        self._send, self._recv = send_msg, recv_msg
+        self.spec = spec
+        self.build = harness_build(spec)
+        self._tmp = tempfile.TemporaryDirectory(prefix="synemu-link-")
+        path = str(Path(self._tmp.name) / "link.sock")
+        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+        self._server.bind(path)
+        self._server.listen(1)
+        self._server.settimeout(1.0)
+        self._error = None
+        self.cycle = 0
+        self._buf = bytearray()
+
+        def target():
+            try:
+                verilator.run(self.build, "synemu.sim.cocotb_uart", testcase="serve",
+                              env={"SYNEMU_REMOTE": path, "SYNEMU_UART_DIVISOR": spec.divisor,
+                                   "SYNEMU_UART_WINDOW": WINDOW})
+            except BaseException as e:  # reported to the host thread
+                self._error = e
+
+        self._thread = threading.Thread(target=target, name="verilator-link", daemon=True)
+        self._thread.start()
+        waited = 0.0
+        self._sock = None
+        while True:
+            try:
+                self._sock, _ = self._server.accept()
+                break
+            except socket.timeout:
+                waited += 1.0
+                if not self._thread.is_alive() or waited > connect_timeout:
+                    self.close()
+                    raise RuntimeError(f"Verilator link simulation did not connect: {self._error}")
+
+    def _call(self, *msg):
+        self._send(self._sock, msg)
+        try:
+            reply = self._recv(self._sock)
+        except ConnectionError:
+            self._thread.join(timeout=30)
+            raise RuntimeError(f"Verilator link simulation died: {self._error}") from None
+        if reply[0] != "ok":
+            raise RuntimeError(f"Verilator link simulation error: {reply[1]}")
+        self.cycle = reply[2]
+        return reply[1]
+
+    def write(self, data: bytes):
+        self._send(self._sock, ("write", bytes(data)))
+
+    def read(self, n: int, timeout: float) -> bytes:
+        if len(self._buf) < n:
+            linger = 24 * self.spec.divisor       # > one byte time: the frame goes on
+            self._buf += self._call("read", n - len(self._buf),
+                                    max(1, int(timeout * self.spec.clk_hz)), linger)
+        out, self._buf = bytes(self._buf[:n]), self._buf[n:]
+        return out
+
+    def flush_input(self):
+        self._buf.clear()
+        self._send(self._sock, ("flush",))
+
+    def close(self):
+        if self._sock is not None:
+            try:
+                self._send(self._sock, ("quit",))
+            except OSError:
+                pass
+            self._sock.close()
+            self._sock = None
+            self._thread.join(timeout=60)
+        self._server.close()
+        self._tmp.cleanup()
+
+
+class AmaranthLink:
+    """Byte pipe to :class:`SimHarness` on Amaranth's simulator (a worker thread)."""
+
+    real_time = False
+
+    def __init__(self, spec: LinkSpec):
+        from amaranth.sim import Simulator
+        from .hdl_link import SimHarness
+        self.spec = spec
+        self.cycle = 0
+        self._req: queue.Queue = queue.Queue()
+        self._rep: queue.Queue = queue.Queue()
+        dut = SimHarness(spec, WINDOW)
+        sim = Simulator(dut)
+        sim.add_clock(1e-6)
+        buf = bytearray()
+
+        async def bench(ctx):
+            async def tick():
+                n = ctx.get(dut.out_count)
+                if n:
+                    v = ctx.get(dut.out_data)
+                    buf.extend(int(v).to_bytes(WINDOW, "little")[:n])
+                    ctx.set(dut.out_clear, 1)
+                await ctx.tick()
+                ctx.set(dut.out_clear, 0)
+                self.cycle += 1
+
+            while True:
+                item = self._req.get()
+                if item is None:
+                    return
+                out = b""
+                if item[0] == "write":
+                    data = item[1]
+                    for i in range(0, len(data), WINDOW):
+                        while ctx.get(dut.in_busy):
+                            await tick()
+                        chunk = data[i:i + WINDOW]
+                        ctx.set(dut.in_data, int.from_bytes(chunk, "little"))
+                        ctx.set(dut.in_len, len(chunk))
+                        ctx.set(dut.in_load, 1)
+                        await tick()
+                        ctx.set(dut.in_load, 0)
+                elif item[0] == "read":
+                    end = self.cycle + item[2]
+                    while len(buf) < item[1] and self.cycle < end:
+                        await tick()
+                    out = bytes(buf[:item[1]])
+                    del buf[:item[1]]
+                elif item[0] == "flush":
+                    buf.clear()
+                self._rep.put(out)
+
+        sim.add_testbench(bench)
+        self._thread = threading.Thread(target=sim.run, daemon=True)
+        self._thread.start()
+
+    def write(self, data: bytes):
+        self._req.put(("write", bytes(data)))
+        self._rep.get()
+
+    def read(self, n: int, timeout: float) -> bytes:
+        self._req.put(("read", n, max(1, int(timeout * self.spec.clk_hz))))
+        return self._rep.get()
+
+    def flush_input(self):
+        self._req.put(("flush",))
+        self._rep.get()
+
+    def close(self):
+        if self._thread.is_alive():
+            self._req.put(None)
+            self._thread.join(timeout=30)
+
+
+def open_link(spec: LinkSpec, *, port: str | None = None, sim: str = "verilator",
+              baud: int | None = None, faults: dict | None = None):
+    """A transport: serial ``port`` if given, else the simulated top-level (``sim`` =
+    verilator | amaranth | model). ``faults``: FaultInjector kwargs (rate, frame_rate, seed)."""
+    if port is not None:
+        t = SerialTransport(port, baud or int(round(spec.baud)))
+    elif sim == "verilator":
+        t = VerilatorLink(spec)
+    elif sim == "amaranth":
+        t = AmaranthLink(spec)
+    elif sim == "model":
+        t = ModelTransport(BoardModel(spec))
+    else:
+        raise ValueError(f"unknown link simulation {sim!r}; use verilator, amaranth or model")
+    if faults:
+        t = FaultInjector(t, **faults)
+    return t
+
+
+class BoardBackend:
+    """Tile backend over the host link (a board, or its simulated serial top-level).
+
+    ``port``: serial device (default ``$SYNEMU_BOARD_PORT``; None = simulate), ``spec``:
+    :class:`LinkSpec` (default: the engine ``config`` with divisor 4 at 12 MHz).
+    ``snapshot()`` READs every synapse and queries COUNTERS (time, samples); the inputs
+    ``x`` are mirrored from the LOAD_X commands sent; LFSR states are not observable.
+    """
+
+    name = "board"
+
+    def __init__(self, config: EngineConfig, *, port: str | None = None, sim: str = "verilator",
+                 spec: LinkSpec | None = None, faults: dict | None = None,
+                 latency_s: float | None = None, baud: int | None = None):
+        self.config = config
+        self.spec = spec or LinkSpec(config)
+        if self.spec.config != config:
+            raise ValueError("LinkSpec.config differs from the tile's engine config")
+        port = port if port is not None else os.environ.get("SYNEMU_BOARD_PORT") or None
+        self.transport = open_link(self.spec, port=port, sim=sim, baud=baud, faults=faults)
+        try:
+            self.host = LinkHost(self.transport, self.spec,
+                                 latency_s=(0.05 if port else 0.0) if latency_s is None else latency_s)
+        except BaseException:
+            self.transport.close()
+            raise
+        self.x = np.zeros(config.cols, dtype=np.int64)
+
+    def run(self, cmds, n_resps=None):
+        wire = [self.config.encode(c) for c in cmds]
+        n = n_resps or [n_responses(self.config, c.op) for c in wire]
+        out = self.host.run(wire, n)
+        for c in wire:
+            if c.op == Op.LOAD_X:
+                self.x[c.col] = int(self.config.x_fmt.from_bits(c.arg))
+        return out
+
+    def snapshot(self) -> Snapshot:
+        cfg = self.config
+        reads = [Command(Op.READ, r, c) for r in range(cfg.rows) for c in range(cfg.cols)]
+        words = np.array([w[0] for w in self.host.run(reads, [1] * len(reads))], dtype=np.uint64)
+        cnt = self.host.counters()
+        g = {"time": cnt.time, "samples": cnt.samples}
+        return Snapshot(words.reshape(cfg.depth, cfg.lanes), self.x.copy(), g, cnt.cycles)
+
+    def counters(self):
+        return self.host.counters()
+
+    def close(self):
+        self.transport.close()

@@ -1,0 +1,357 @@
+"""STT-MTJ commands: unsupervised STDP network training, receptive fields, network lockstep.
+
+``synemu snn``               train the on-chip STDP network (golden / amaranth / verilator)
+                             for one or more network sizes and seeds; Diehl & Cook labelling;
+                             accuracy mean +- std, receptive-field and accuracy-vs-N plots
+``synemu receptive-fields``  plot the learned P/AP maps of a saved ``snn`` run
+``synemu snn-verify``        lockstep golden vs hardware network over whole training runs
+
+``synemu verify --device mtj`` and ``synemu train --device mtj`` go through the core commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import dataclasses
+import time
+from pathlib import Path
+
+import numpy as np
+
+from .report import emit, out_dir, plt, progress, save_json
+
+__all__ = ["register", "SNN_PRESETS", "snn_config", "train_snn", "plot_receptive_fields",
+           "plot_accuracy_vs_n"]
+
+#: dataset -> SNNConfig overrides (tuned on the golden model; see README "STT-MTJ synapse")
+SNN_PRESETS: dict[str, dict] = {
+    "digits": dict(steps=16, theta0=16, max_rate=1.0, leak_shift=3, code=3, init_code=5,
+                   theta_plus=32, theta_frac=6, theta_decay=8),
+    "mnist5k": dict(steps=16, theta0=128, max_rate=1.0, leak_shift=3, code=3, init_code=5,
+                    theta_plus=32, theta_frac=6, theta_decay=8),
+}
+
+
+def _single_thread():
+    """Limit BLAS to one thread (tiny matmuls; threads only contend on shared cores)."""
+    try:
+        from threadpoolctl import threadpool_limits
+        return threadpool_limits(limits=1)
+    except ImportError:  # pragma: no cover
+        import contextlib
+        return contextlib.nullcontext()
+
+
+def snn_config(dataset: str, n_inputs: int, n_neurons: int, seed: int = 0, **overrides):
+    from ..golden.mtj import MTJDevice
+    from ..golden.snn import SNNConfig
+    kw = dict(SNN_PRESETS.get(dataset, SNN_PRESETS["mnist5k"]))
+    dev = overrides.pop("device", None)
+    dev_params = overrides.pop("device_params", None) or {}
+    kw.update(overrides)
+    lanes = kw.pop("lanes", 4 if n_inputs % 4 == 0 else 1)
+    return SNNConfig(n_inputs=n_inputs, n_neurons=n_neurons, lanes=lanes, seed=seed + 1,
+                     device=dev or MTJDevice(**dev_params), **kw)
+
+
+class _VerilatorNet:
+    """Runs the host command stream of whole samples on a Verilator SNN session."""
+
+    def __init__(self, cfg):
+        from ..sim.cocotb_snn import SNNSession
+        self.cfg = cfg
+        self.session = SNNSession(cfg)
+        self.session.run([(2, 0, 0)])  # INIT
+
+    def present(self, R, learn: bool) -> np.ndarray:
+        from ..sim.cocotb_snn import snn_commands
+        cmds = snn_commands(self.cfg, [R], learn, init=False)
+        resps, _ = self.session.run(cmds)
+        counts = np.zeros(self.cfg.n_neurons, dtype=np.int64)
+        for r in resps:
+            if r and r[0]:
+                counts[r[0] - 1] += 1
+        return counts
+
+    def evaluate(self, Rs) -> np.ndarray:
+        return np.stack([self.present(R, False) for R in Rs])
+
+    def states(self) -> np.ndarray:
+        _, snap = self.session.run([], snapshot=True)
+        e = self.cfg.engine_config
+        return (np.asarray(snap.words).reshape(e.rows, e.cols) & 1).astype(np.uint8)
+
+    def close(self):
+        self.session.close()
+
+
+def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0, epochs: int = 1,
+              backend: str = "golden", n_train: int | None = None, n_test: int | None = None,
+              show_progress: bool = True, compare_golden: bool = False, **overrides) -> dict:
+    """Unsupervised STDP training + Diehl & Cook labelling; returns a JSON-ready dict.
+
+    Protocol: INIT, ``epochs`` passes over the train split (order: NumPy permutation seeded
+    by ``seed``) with learning on; then, learning off, the train split is presented once to
+    label every neuron with the class of its highest mean spike count, and the test split is
+    classified by the class whose neurons have the highest mean count.
+    """
+    from ..golden.snn import GoldenSNN, assign_labels, classify, rate_codes
+    from .datasets import load_dataset
+    ds = load_dataset(dataset, seed=0)
+    xtr, ytr, xte, yte = ds.x_train, ds.y_train, ds.x_test, ds.y_test
+    if n_train:
+        xtr, ytr = xtr[:n_train], ytr[:n_train]
+    if n_test:
+        xte, yte = xte[:n_test], yte[:n_test]
+    cfg = snn_config(ds.name, xtr.shape[1], n_neurons, seed, **overrides)
+    Rtr, Rte = rate_codes(xtr, cfg), rate_codes(xte, cfg)
+    order_rng = np.random.default_rng(seed)
+    t0 = time.perf_counter()
+    if backend == "golden":
+        net = GoldenSNN(cfg)
+        net.init()
+    elif backend == "verilator":
+        net = _VerilatorNet(cfg)
+    else:
+        raise ValueError(f"snn backend must be golden or verilator, not {backend!r}")
+    golden = None
+    if compare_golden and backend != "golden":
+        golden = GoldenSNN(cfg)
+        golden.init()
+    spikes = 0
+    bar = progress(total=epochs * len(Rtr) + len(Rtr) + len(Rte),
+                   desc=f"snn N={n_neurons} {backend}", disable=not show_progress)
+    try:
+        with _single_thread():
+            for _ in range(epochs):
+                for i in order_rng.permutation(len(Rtr)):
+                    c = net.present(Rtr[i], True)
+                    if golden is not None:
+                        cg = golden.present(Rtr[i], True)
+                        if not np.array_equal(c, cg):
+                            raise RuntimeError(f"{backend} and golden spike counts differ: {c} vs {cg}")
+                    spikes += int(c.sum())
+                    bar.update(1)
+            t_train = time.perf_counter() - t0
+            ctr = net.evaluate(Rtr)
+            bar.update(len(Rtr))
+            cte = net.evaluate(Rte)
+            bar.update(len(Rte))
+            states = net.states()
+            identical = None
+            if golden is not None:
+                identical = bool(np.array_equal(golden.evaluate(Rtr), ctr) and
+                                 np.array_equal(golden.evaluate(Rte), cte) and
+                                 np.array_equal(golden.states(), states))
+    finally:
+        bar.close()
+        if backend != "golden":
+            net.close()
+    seconds = time.perf_counter() - t0
+    assigned = assign_labels(ctr, ytr, ds.n_classes)
+    pred = classify(cte, assigned, ds.n_classes)
+    n_learn = epochs * len(Rtr)
+    return {
+        "dataset": ds.name, "backend": backend, "n_neurons": n_neurons, "seed": seed,
+        "epochs": epochs, "n_train": len(Rtr), "n_test": len(Rte),
+        "test_accuracy": float(np.mean(pred == yte)),
+        "silent_test_fraction": float(np.mean(cte.sum(axis=1) == 0)),
+        "spikes_per_train_sample": spikes / max(n_learn, 1),
+        "classes_covered": int(len(set(assigned.tolist()) - {-1})),
+        "p_fraction": float(states.mean()),
+        "seconds": seconds, "train_seconds": t_train,
+        "train_samples_per_s": n_learn / t_train,
+        "synapse_updates_per_s": spikes * cfg.n_inputs / t_train if backend == "golden" else None,
+        "identical_to_golden": identical,
+        "config": cfg.to_dict(), "neuron_labels": assigned.tolist(),
+        "states": states, "image_shape": list(ds.image_shape),
+    }
+
+
+def plot_receptive_fields(states: np.ndarray, image_shape, path, labels=None, title=""):
+    """One P(white)/AP(black) image per neuron, on a near-square grid; saved as PNG."""
+    pyplot = plt()
+    states = np.asarray(states)
+    n = states.shape[0]
+    cols = int(np.ceil(np.sqrt(n)))
+    rows = int(np.ceil(n / cols))
+    fig, axes = pyplot.subplots(rows, cols, figsize=(cols * 0.7 + 0.5, rows * 0.7 + 0.7),
+                                squeeze=False)
+    for k, ax in enumerate(axes.ravel()):
+        ax.axis("off")
+        if k < n:
+            ax.imshow(states[k].reshape(image_shape), cmap="gray", vmin=0, vmax=1,
+                      interpolation="nearest")
+            if labels is not None and labels[k] >= 0:
+                ax.set_title(str(labels[k]), fontsize=6, pad=1)
+    fig.suptitle(title or f"{n} receptive fields (white = P)", fontsize=9)
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    pyplot.close(fig)
+    return Path(path)
+
+
+def plot_accuracy_vs_n(summary: dict, path, title=""):
+    """Test accuracy (mean +- std over seeds) vs number of neurons."""
+    pyplot = plt()
+    ns = sorted(int(k) for k in summary)
+    mean = [summary[str(n)]["mean"] if str(n) in summary else summary[n]["mean"] for n in ns]
+    std = [summary[str(n)]["std"] if str(n) in summary else summary[n]["std"] for n in ns]
+    fig, ax = pyplot.subplots(figsize=(5, 3.6))
+    ax.errorbar(ns, mean, yerr=std, marker="o", capsize=3, label="MTJ STDP network (this work)")
+    ax.axhline(0.87, ls=":", c="gray", label="Diehl & Cook, 400 neurons (60k MNIST)")
+    ax.set_xscale("log")
+    ax.set_xlabel("output neurons N")
+    ax.set_ylabel("test accuracy")
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    pyplot.close(fig)
+    return Path(path)
+
+
+def _overrides(args) -> dict:
+    from .cli import _param
+    return dict(args.set or [])
+
+
+def cmd_snn(args):
+    out = out_dir(args.out)
+    neurons = [int(n) for n in args.neurons.split(",")]
+    runs, summary = [], {}
+    over = dict(args.set or [])
+    for n in neurons:
+        accs = []
+        for s in range(args.seeds):
+            r = train_snn(args.dataset, n, seed=args.seed + s, epochs=args.epochs,
+                          backend=args.backend, n_train=args.n_train, n_test=args.n_test,
+                          compare_golden=args.compare_golden, **over)
+            stem = f"snn-{args.dataset}-N{n}-s{args.seed + s}-{args.backend}"
+            np.savez_compressed(out / f"{stem}.npz", states=r["states"],
+                                labels=np.asarray(r["neuron_labels"]),
+                                image_shape=np.asarray(r["image_shape"]))
+            png = plot_receptive_fields(r["states"], r["image_shape"], out / f"{stem}-rf.png",
+                                        r["neuron_labels"],
+                                        f"{args.dataset}, N={n}, seed {args.seed + s}: "
+                                        f"test acc {r['test_accuracy']:.3f}")
+            r = {k: v for k, v in r.items() if k != "states"}
+            r.update(receptive_fields=str(png), states_file=str(out / f"{stem}.npz"))
+            runs.append(r)
+            accs.append(r["test_accuracy"])
+        summary[str(n)] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)),
+                           "accuracies": accs}
+    plot = None
+    if len(neurons) > 1:
+        plot = str(plot_accuracy_vs_n(summary, out / f"snn-{args.dataset}-acc-vs-n.png",
+                                      f"{args.dataset}: unsupervised STDP on binary MTJ synapses"))
+    result = {"command": "snn", "dataset": args.dataset, "backend": args.backend,
+              "epochs": args.epochs, "seeds": args.seeds, "accuracy": summary,
+              "accuracy_vs_n_plot": plot, "runs": runs}
+    save_json(result, out / f"snn-{args.dataset}-{args.backend}.json")
+    lines = [f"snn on {args.dataset} ({args.backend}, {args.epochs} epoch(s), {args.seeds} seed(s))"]
+    for n in neurons:
+        s = summary[str(n)]
+        lines.append(f"  N={n:4d}: test accuracy {s['mean']:.4f} +- {s['std']:.4f}  {s['accuracies']}")
+    for r in runs:
+        extra = "" if r["identical_to_golden"] is None else f", identical to golden: {r['identical_to_golden']}"
+        lines.append(f"  N={r['n_neurons']} seed {r['seed']}: {r['train_samples_per_s']:.0f} train samples/s, "
+                     f"{r['spikes_per_train_sample']:.2f} spikes/sample, silent test "
+                     f"{r['silent_test_fraction']:.3f}{extra}; fields: {r['receptive_fields']}")
+    if plot:
+        lines.append(f"  accuracy vs N: {plot}")
+    emit(result, "\n".join(lines), args.json)
+    bad = [r for r in runs if r["identical_to_golden"] is False]
+    return 1 if bad else 0
+
+
+def cmd_receptive_fields(args):
+    d = np.load(args.states)
+    out = Path(args.png or str(Path(args.states).with_suffix("")) + "-rf.png")
+    png = plot_receptive_fields(d["states"], tuple(d["image_shape"]), out, d["labels"])
+    result = {"command": "receptive-fields", "states": args.states, "plot": str(png),
+              "neurons": int(d["states"].shape[0]), "p_fraction": float(d["states"].mean())}
+    emit(result, f"receptive fields of {result['neurons']} neurons: {png}", args.json)
+    return 0
+
+
+def cmd_snn_verify(args):
+    from ..golden.snn import rate_codes
+    from ..sim.cocotb_snn import amaranth_snn_lockstep, snn_commands
+    from .datasets import load_dataset
+    ds = load_dataset("digits", seed=0)
+    t0 = time.perf_counter()
+    over = dict(args.set or [])
+    tot = dict(commands=0, steps=0, compared=0, spikes=0)
+    failed, first = [], None
+    bar = progress(total=args.seeds, desc=f"snn-verify {args.backend}")
+    for seed in range(args.seeds):
+        cfg = snn_config("digits", 64, args.neurons, seed=seed, steps=args.steps, **over)
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(ds.x_train), args.samples, replace=False)
+        Rs = rate_codes(ds.x_train[idx], cfg)
+        cmds = snn_commands(cfg, Rs, True) + snn_commands(cfg, Rs[:2], False, init=False)
+        if args.backend == "amaranth":
+            rep = amaranth_snn_lockstep(cfg, cmds)
+        else:
+            from ..sim.cocotb_snn import SNNSession, SNNSessionDriver, snn_lockstep
+            with SNNSession(cfg) as s:
+                rep = asyncio.run(snn_lockstep(SNNSessionDriver(s), cfg, cmds))
+        tot["commands"] += rep.commands
+        tot["steps"] += rep.steps
+        tot["compared"] += rep.compared
+        tot["spikes"] += sum(1 for r in rep.responses if r)
+        if not rep.ok:
+            failed.append(seed)
+            first = first or {"seed": seed, "mismatch": rep.mismatch}
+        bar.update(1)
+    bar.close()
+    secs = time.perf_counter() - t0
+    result = {"command": "snn-verify", "backend": args.backend, "neurons": args.neurons,
+              "inputs": 64, "seeds": args.seeds, "samples": args.samples, **tot,
+              "failed_seeds": failed, "first_mismatch": first, "seconds": secs,
+              "steps_per_s": tot["steps"] / secs}
+    verdict = "PASS: bit-exact" if not failed else f"FAIL on seeds {failed}"
+    emit(result, f"snn-verify on {args.backend}: 64 inputs x {args.neurons} neurons, {args.seeds} "
+                 f"seeds x {args.samples} digits samples (train + eval)\n  {tot['steps']} steps, "
+                 f"{tot['spikes']} spikes, full state compared {tot['compared']} times "
+                 f"(after every STEP/END), {secs:.1f} s\n  {verdict}"
+                 + (f"\n  first mismatch: {first}" if first else ""), args.json)
+    return 0 if not failed else 1
+
+
+def register(sub):
+    from .cli import _param, add_common
+    p = sub.add_parser("snn", help="unsupervised STDP network on binary MTJ synapses")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--neurons", default="20", help="comma-separated network sizes, e.g. 50,100,400")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--backend", choices=["golden", "verilator"], default="golden")
+    p.add_argument("--n-train", type=int, default=None, help="use only the first n train samples")
+    p.add_argument("--n-test", type=int, default=None)
+    p.add_argument("--compare-golden", action="store_true",
+                   help="(verilator) run the golden model alongside and compare everything")
+    p.add_argument("--set", type=_param, action="append", metavar="KEY=VALUE",
+                   help="SNNConfig override, e.g. --set theta0=32 (repeatable)")
+    add_common(p, "runs")
+    p.set_defaults(func=cmd_snn)
+
+    r = sub.add_parser("receptive-fields", help="plot learned receptive fields of a saved snn run")
+    r.add_argument("states", help=".npz written by `synemu snn`")
+    r.add_argument("--png", default=None)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_receptive_fields)
+
+    v = sub.add_parser("snn-verify", help="lockstep golden vs hardware STDP network (digits)")
+    v.add_argument("--backend", choices=["amaranth", "verilator"], default="amaranth")
+    v.add_argument("--seeds", type=int, default=3)
+    v.add_argument("--samples", type=int, default=4)
+    v.add_argument("--neurons", type=int, default=12)
+    v.add_argument("--steps", type=int, default=8)
+    v.add_argument("--set", type=_param, action="append", metavar="KEY=VALUE")
+    add_common(v, "runs")
+    v.set_defaults(func=cmd_snn_verify)

@@ -1,0 +1,208 @@
+"""On-chip STDP network on MTJ synapses: golden model, WTA/threshold directed cases,
+lockstep with the Amaranth controller (and Verilator), learning beats chance."""
+
+import asyncio
+
+import numpy as np
+import pytest
+
+from synemu.golden.engine import Command, Op
+from synemu.golden.lfsr import LFSRBank
+from synemu.golden.mtj import MTJDevice
+from synemu.golden.snn import (GoldenSNN, SNNConfig, SOp, assign_labels, classify, fast_draw,
+                               rate_codes)
+from synemu.sim.cocotb_snn import amaranth_snn_lockstep, snn_commands
+
+
+def small(**kw):
+    base = dict(n_inputs=16, n_neurons=4, lanes=2, steps=4, theta0=2, max_rate=1.0,
+                leak_shift=2, theta_plus=40, theta_frac=2, theta_width=8, v_width=8)
+    base.update(kw)
+    return SNNConfig(**base)
+
+
+def test_fast_draw_matches_lfsr_bank():
+    for width, seeds in ((32, [5, 77, 123]), (16, [1]), (64, [2**63 + 5, 9])):
+        ref = LFSRBank(width, seeds)
+        st = np.array(seeds, np.uint64)
+        for n in (1, 7, 2048, 5000):
+            got = fast_draw(width, st, n)
+            assert np.array_equal(got, ref.draw(n))
+            st = got[-1]
+
+
+def test_fast_path_equals_command_sequence():
+    """present()/evaluate() (vectorised) == every engine command through execute()."""
+    cfg = SNNConfig(n_inputs=64, n_neurons=10, lanes=4, steps=8, theta0=8, max_rate=1.0)
+    a, b = GoldenSNN(cfg, strict=True), GoldenSNN(cfg)
+    a.init(), b.init()
+    rng = np.random.default_rng(1)
+    spikes = 0
+    for _ in range(25):
+        R = rate_codes(rng.random(64), cfg)
+        ca, cb = a.present(R, True), b.present(R, True)
+        assert np.array_equal(ca, cb)
+        spikes += ca.sum()
+        assert np.array_equal(a.engine.state["s"], b.engine.state["s"])
+        assert np.array_equal(a.theta, b.theta) and np.array_equal(a.v, b.v)
+        assert np.array_equal(a.engine.dev_rng.state, b.engine.dev_rng.state)
+        assert a.in_state[0] == b.in_state[0] and np.array_equal(a.engine.x, b.engine.x)
+    assert spikes > 20  # learning actually happened
+    Rs = rate_codes(rng.random((12, 64)), cfg)
+    assert np.array_equal(b.evaluate(Rs, batch=5), np.stack([a.present(R, False) for R in Rs]))
+    assert a.in_state[0] == b.in_state[0]
+
+
+def test_input_spike_rates():
+    cfg = SNNConfig(n_inputs=8, n_neurons=1, steps=4000, init_code=0)
+    g = GoldenSNN(cfg)
+    g.load(rate_codes(np.array([0, .1, .25, .5, .75, .9, 1, 1]), cfg))
+    x = g._spikes(4000).mean(axis=0)
+    exp = np.array([0, .1, .25, .5, .75, .9, 1, 1]) * cfg.max_rate
+    assert np.all(np.abs(x - exp) < 4 * np.sqrt(exp * (1 - exp) / 4000) + 1e-9)
+    assert x[0] == 0 and (cfg.max_rate < 1 or x[-1] == 1)
+
+
+def _tie_cfg(**kw):
+    # all synapses AP (no INIT), no input spikes: y = 0, every margin = -theta >> frac
+    return small(init_code=0, theta0=0, theta_plus=4, theta_frac=2, theta_decay=0, **kw)
+
+
+def test_wta_ties_go_to_lowest_index_and_thresholds_rotate_winners():
+    cfg = _tie_cfg()
+    g = GoldenSNN(cfg)
+    g.load(np.zeros(16, np.int64))
+    winners = [g.step(True) for _ in range(9)]
+    # all margins 0 -> neuron 0 wins; its theta (4 >> 2 = 1) then excludes it, and so on;
+    # after all four fired every margin is -1 and nobody fires
+    assert winners == [1, 2, 3, 4, 0, 0, 0, 0, 0]
+    assert g.theta.tolist() == [4, 4, 4, 4]
+    g.end(False)
+    assert g.theta.tolist() == [4, 4, 4, 4] and not g.v.any()
+
+
+def test_larger_margin_beats_lower_index():
+    cfg = small(init_code=0, theta0=0, theta_decay=0)
+    g = GoldenSNN(cfg)
+    g.engine.state["s"][2, :8] = 1      # neuron 2 has P synapses on inputs 0..7
+    g._wf = None
+    g.load(np.r_[np.full(8, 1 << 16), np.zeros(8)].astype(np.int64))  # inputs 0..7 always spike
+    assert g.step(False) == 3          # y = +8 for neuron 2, -8 for the others
+    assert not g.v.any()               # lateral inhibition resets every membrane
+    assert g.theta.tolist() == [0, 0, 0, 0]  # no adaptation without learning
+
+
+def test_threshold_saturation_and_decay():
+    cfg = _tie_cfg(theta_width=5)
+    cfg = SNNConfig(**{**cfg.to_dict(), "device": MTJDevice(), "theta_plus": 13, "theta_decay": 2,
+                       "theta_frac": 0})
+    g = GoldenSNN(cfg)
+    g.theta[:] = [0, 25, 31, 3]
+    g.v[:] = [0, 40, 50, 0]
+    g.load(np.zeros(16, np.int64))
+    # margins: v - (v >> 2) - theta = [0, 5, 6, -3] -> neuron 2 wins
+    assert g.step(True) == 3
+    assert g.theta.tolist() == [0, 25, 31, 3]       # 31 + 13 saturates at 2**5 - 1
+    g.end(True)
+    assert g.theta.tolist() == [0, 25 - 6, 31 - 7, 3]
+
+
+def test_membrane_saturates():
+    cfg = small(v_width=5, theta0=15, leak_shift=4, init_code=7, theta_decay=0,
+                device=MTJDevice(p_ltp=[0] + [1.0] * 8))
+    g = GoldenSNN(cfg)
+    g.init()                                   # p_LTP = 1: every synapse P
+    g.theta[:] = 4                             # margin = v - 15 - (4 >> 2) < 0 always
+    g.load(np.full(16, 1 << 16, np.int64))     # every input spikes: y = +16
+    assert g.step(False) == 0 and g.v.tolist() == [15] * 4    # 0 + 16 -> 15 (rail)
+    assert g.step(False) == 0 and g.v.tolist() == [15] * 4    # 15 - 0 + 16 -> 15
+    h = GoldenSNN(cfg)                         # no INIT: every synapse AP, y = -16
+    h.load(np.full(16, 1 << 16, np.int64))
+    h.step(False), h.step(False)
+    assert h.v.tolist() == [-16] * 4           # -16 + 1 - 16 -> -16 (rail)
+
+
+@pytest.mark.parametrize("bad, match", [
+    (dict(code=8), "code"), (dict(code=0), "code"), (dict(max_rate=1.5), "max_rate"),
+    (dict(n_inputs=15), "multiple of lanes"), (dict(theta_frac=8), "theta_frac"),
+    (dict(theta0=200), "theta0"), (dict(rate_bits=30), "rate_bits"),
+    (dict(device="ideal"), "MTJDevice"),
+])
+def test_bad_configs(bad, match):
+    with pytest.raises(ValueError, match=match):
+        small(**bad)
+
+
+def test_bad_commands():
+    g = GoldenSNN(small())
+    with pytest.raises(ValueError, match="rate threshold"):
+        g.execute(SOp.PIX, 0, (1 << 16) + 1)
+    with pytest.raises(ValueError, match="PIX col"):
+        g.execute(SOp.PIX, 16, 0)
+    with pytest.raises(ValueError, match=r"\[0, 1\]"):
+        rate_codes(np.array([1.5]), g.config)
+
+
+LOCKSTEP = [
+    dict(),
+    dict(n_inputs=16, n_neurons=5, lanes=4, steps=5, theta0=0, leak_shift=4, theta_plus=7,
+         theta_frac=1, theta_width=4, v_width=6, theta_decay=2),
+    dict(n_inputs=12, n_neurons=3, lanes=1, binarize=True, leak_shift=1, code=7, theta0=1,
+         theta_decay=0, device=MTJDevice(pulse_bits=4, rand_bits=16)),
+    dict(n_inputs=8, n_neurons=6, lanes=8, steps=3, theta0=1, rate_bits=8, in_rand_bits=20,
+         code=2, init_code=7,
+         device=MTJDevice(p_ltp=[0, .5, .5, .5, .5, .5, .5, .5, 1.0], p_ltd=[0, .2, .2, .2, .2, .2, .2, .2, 1.0])),
+]
+
+
+@pytest.mark.parametrize("i", range(len(LOCKSTEP)))
+def test_amaranth_lockstep_training_runs(i):
+    for seed in range(3):
+        cfg = small(seed=seed + 7 * i, **LOCKSTEP[i])
+        rng = np.random.default_rng(seed)
+        Rs = rate_codes(rng.random((4, cfg.n_inputs)), cfg)
+        cmds = snn_commands(cfg, Rs, True) + snn_commands(cfg, Rs[:2], False, init=False)
+        rep = amaranth_snn_lockstep(cfg, cmds)
+        assert rep.ok, rep.mismatch
+        if i != 2:
+            assert sum(1 for r in rep.responses if r) > 3
+
+
+def test_amaranth_lockstep_directed_ties():
+    cfg = _tie_cfg()
+    cmds = [(SOp.PIX, c, 0) for c in range(16)] + [(SOp.STEP, 0, 1)] * 6 + [(SOp.END, 0, 1)]
+    rep = amaranth_snn_lockstep(cfg, cmds)
+    assert rep.ok, rep.mismatch
+    assert rep.responses == [1, 2, 3, 4, 0, 0]
+
+
+def test_trained_network_beats_chance_on_digits():
+    from synemu.emu.mtj_cli import train_snn
+    r = train_snn("digits", 20, seed=0, epochs=1, show_progress=False)
+    assert r["test_accuracy"] > 0.4, r["test_accuracy"]   # chance: 0.1
+    assert r["classes_covered"] >= 7
+
+
+def test_labelling():
+    counts = np.array([[3, 0, 0], [0, 2, 0], [0, 0, 1], [4, 0, 0]])
+    labels = np.array([0, 1, 1, 0])
+    a = assign_labels(counts, labels, 3)
+    assert a.tolist() == [0, 1, 1]
+    assert classify(np.array([[0, 0, 5], [5, 0, 0]]), a, 3).tolist() == [1, 0]
+
+
+@pytest.mark.verilator
+def test_verilator_lockstep_training_run():
+    """Reduced network (8x8 digits inputs, 12 neurons, 4 lanes) over a whole training run:
+    every synapse, x, device/input LFSR, membrane and threshold after every STEP/END."""
+    from synemu.emu.datasets import load_dataset
+    from synemu.emu.mtj_cli import snn_config
+    from synemu.sim.cocotb_snn import SNNSession, SNNSessionDriver, snn_lockstep
+    ds = load_dataset("digits", seed=0)
+    cfg = snn_config("digits", 64, 12, seed=0, steps=8)
+    Rs = rate_codes(ds.x_train[:6], cfg)
+    cmds = snn_commands(cfg, Rs, True) + snn_commands(cfg, Rs[:3], False, init=False)
+    with SNNSession(cfg) as s:
+        rep = asyncio.run(snn_lockstep(SNNSessionDriver(s), cfg, cmds))
+    assert rep.ok, rep.mismatch
+    assert sum(1 for r in rep.responses if r) > 10
