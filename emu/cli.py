@@ -151,7 +151,9 @@ def cmd_demo(args):
               "plot": str(png)}
     save_json(result, out / "demo-digits.json")
     summary = "\n".join([
-        "synemu demo: on-chip delta-rule learning of sklearn digits (10 x 65 synapses, 8-bit)",
+        f"synemu demo: on-chip delta-rule learning of sklearn digits "
+        f"({g['engine']['rows']} x {g['engine']['cols']} synapses incl. bias + padding, 8-bit, "
+        f"{g['engine']['lanes']} lanes)",
         f"  golden model : test accuracy {g['test_accuracy']:.4f}  ({g['seconds']:.1f} s)",
         f"  Verilator    : test accuracy {v['test_accuracy']:.4f}  ({v['seconds']:.1f} s)",
         f"  bit-identical (final weights, every epoch's accuracy, every test prediction): "

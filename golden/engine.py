@@ -312,6 +312,8 @@ class GoldenEngine:
         dev = self.device
         w = (dev.train_weight(self.state, time=self.time) if train
              else dev.infer_weight(self.state, time=self.time))
+        if self.config.acc_width <= 52:    # exact in float64 (BLAS) when |y| < 2**53
+            return (w.astype(np.float64) @ self.x.astype(np.float64)).astype(np.int64)
         return w.astype(np.int64) @ self.x
 
     def _learn(self, label: int) -> int:
@@ -320,7 +322,9 @@ class GoldenEngine:
         t = np.full(cfg.rows, cfg.t_neg, dtype=np.int64)
         t[label] = cfg.t_pos
         e = IntFormat(cfg.err_width).saturate(t - y)
-        prod = e[:, None] * self.x[None, :]
+        # e*x fits err_width + x_width bits: compute in int32 when that suffices (speed only)
+        wide = np.int32 if cfg.err_width + cfg.x_width <= 31 else np.int64
+        prod = np.multiply(e.astype(wide)[:, None], self.x.astype(wide)[None, :])
         rand = None
         if cfg.rounding == Rounding.STOCHASTIC.value:
             rand = self.rng.draw(cfg.depth).reshape(cfg.rows, cfg.cols)
@@ -345,6 +349,14 @@ class GoldenEngine:
         pulses = dev.pulse_fmt.check(np.asarray(pulses), "pulse")
         if pulses.shape != (cfg.rows, cfg.cols):
             raise ValueError(f"pulse matrix has shape {pulses.shape}, expected {(cfg.rows, cfg.cols)}")
+        if np.all(pulses != 0):        # dense fast path: every synapse, row-major order
+            rand = None
+            if self.dev_rng is not None:
+                rand = self.dev_rng.draw(cfg.rows * cfg.cols)[
+                    np.arange(cfg.rows * cfg.cols), np.tile(np.arange(cfg.cols) % cfg.lanes, cfg.rows)
+                ].reshape(cfg.rows, cfg.cols)
+            self.state = dev.update(self.state, pulses, rand, time=self.time)
+            return
         rows, cols = np.nonzero(pulses)
         if rows.size == 0:
             return

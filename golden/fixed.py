@@ -99,8 +99,11 @@ class IntFormat:
         return v
 
     def saturate(self, v):
-        """Clamp ``v`` to ``[min, max]`` (returns int64)."""
-        return np.clip(np.asarray(v, dtype=np.int64), self.min, self.max)
+        """Clamp ``v`` to ``[min, max]`` (int64 result; int32 input stays int32)."""
+        v = np.asarray(v)
+        if v.dtype != np.int32 or self.width > 32:
+            v = v.astype(np.int64)
+        return np.clip(v, self.min, self.max)
 
     def to_bits(self, v):
         """Two's-complement bit pattern (uint64) of in-range values."""
@@ -166,10 +169,13 @@ def round_shift(v, shift: int, mode: Rounding | str = Rounding.FLOOR, rand=None)
     """Arithmetic right shift of integers ``v`` by ``shift`` bits with rounding ``mode``.
 
     ``rand`` (stochastic mode only): LFSR words, broadcastable to ``v``; their low ``shift``
-    bits are the uniform draw. Returns int64.
+    bits are the uniform draw. Returns int64 (int32 if ``v`` is int32; the caller guarantees
+    no overflow, as rounding adds at most 1 to ``v >> shift``).
     """
     mode = Rounding.parse(mode)
-    v = np.asarray(v, dtype=np.int64)
+    v = np.asarray(v)
+    if v.dtype not in (np.int32, np.int64):
+        v = v.astype(np.int64)
     if shift < 0:
         raise ValueError(f"shift must be >= 0, not {shift}")
     if shift == 0:
@@ -184,5 +190,5 @@ def round_shift(v, shift: int, mode: Rounding | str = Rounding.FLOOR, rand=None)
         return q + up
     if rand is None:
         raise ValueError("stochastic rounding needs LFSR words (rand)")
-    u = np.asarray(rand).astype(np.int64) & ((1 << shift) - 1)
+    u = np.asarray(rand).astype(v.dtype) & ((1 << shift) - 1)
     return q + ((r + u) >> shift)

@@ -45,8 +45,8 @@ class IdealDevice(Device):
 
     def update(self, state, pulse, rand=None, *, time=0):
         w = state["w"]
-        acc = np.add(w, pulse, dtype=self._wide)
-        acc = np.clip(acc, self.weight_fmt.min, self.weight_fmt.max)
+        acc = np.asarray(np.add(w, pulse, dtype=self._wide))   # callers validate pulse range
+        np.clip(acc, self.weight_fmt.min, self.weight_fmt.max, out=acc)
         return {"w": acc.astype(w.dtype, copy=False)}
 
     @property

@@ -118,6 +118,6 @@ async def serve(dut):
             except Exception as e:  # report, then keep serving
                 send_msg(sock, ("error", f"{type(e).__name__}: {e}"))
                 continue
-            send_msg(sock, ("ok", resps, snap))
+            send_msg(sock, ("ok", resps, snap, drv.cycle))
     finally:
         sock.close()

@@ -5,7 +5,7 @@ The simulator runs in its own process (cocotb + Verilator, started by
 back to a Unix socket that this module listens on and serves batches of commands:
 
 host -> sim  ``("run", [(op, row, col, arg), ...], [n_resp, ...], snapshot: bool)``
-sim -> host  ``("ok", [[resp, ...], ...], Snapshot | None)`` or ``("error", message)``
+sim -> host  ``("ok", [[resp, ...], ...], Snapshot | None, cycle)`` or ``("error", message)``
 host -> sim  ``("quit",)``
 
 Messages are pickles behind a 4-byte big-endian length. The same session backs the
@@ -111,6 +111,7 @@ class VerilatorSession:
             raise RuntimeError(f"Verilator simulation died: {self._error}") from None
         if reply[0] != "ok":
             raise RuntimeError(f"Verilator simulation error: {reply[1]}")
+        self.cycle = reply[3]          # clock cycles simulated so far
         return reply[1], reply[2]
 
     def close(self):
