@@ -224,7 +224,7 @@ class BoardBackend:
     """Tile backend over the host link (a board, or its simulated serial top-level).
 
     ``port``: serial device (default ``$SYNEMU_BOARD_PORT``; None = simulate), ``spec``:
-    :class:`LinkSpec` (default: the engine ``config`` with divisor 4 at 12 MHz).
+    :class:`LinkSpec` (default: the engine ``config`` with UART divisor 2 at a nominal 12 MHz).
     ``snapshot()`` READs every synapse and queries COUNTERS (time, samples); the inputs
     ``x`` are mirrored from the LOAD_X commands sent; LFSR states are not observable.
     """

@@ -226,6 +226,7 @@ class LinkTop(wiring.Component):
         resp_sh = Signal(8 * resp_bytes)
         rk = Signal(range(resp_bytes + 1))
         copy_n = Signal(range(max(len(hello), n_cnt) + 1))
+        len_mod = Signal(range(cmd_bytes))     # payload length mod cmd_bytes, counted on receipt
 
         m.d.comb += [rx_r.addr.eq(rd_addr), tx_w.addr.eq(r_len),
                      h_r.addr.eq(rd_addr)]
@@ -245,7 +246,7 @@ class LinkTop(wiring.Component):
                 with m.State(name):
                     with m.If(got):
                         m.d.sync += [idle.eq(0), crc.eq(crc32_byte(crc, byte)), reg.eq(byte),
-                                     idx.eq(0)]
+                                     idx.eq(0), len_mod.eq(0)]
                         m.next = nxt
                     with m.Elif(idle == s.idle_clks):
                         m.next = "HUNT"
@@ -258,7 +259,8 @@ class LinkTop(wiring.Component):
                     m.next = "CRC"
                 with m.Elif(got):
                     m.d.comb += [rx_w.addr.eq(idx), rx_w.data.eq(byte), rx_w.en.eq(1)]
-                    m.d.sync += [idle.eq(0), crc.eq(crc32_byte(crc, byte)), idx.eq(idx + 1)]
+                    m.d.sync += [idle.eq(0), crc.eq(crc32_byte(crc, byte)), idx.eq(idx + 1),
+                                 len_mod.eq(Mux(len_mod == cmd_bytes - 1, 0, len_mod + 1))]
                 with m.Elif(idle == s.idle_clks):
                     m.next = "HUNT"
                 with m.Else():
@@ -294,7 +296,7 @@ class LinkTop(wiring.Component):
                             m.d.sync += r_type.eq(COUNTERS | 0x80)
                             m.next = "COPY_CNT"
                         with m.Case(CMDS):
-                            with m.If(length % cmd_bytes == 0):
+                            with m.If(len_mod == 0):
                                 m.d.sync += [r_type.eq(CMDS | 0x80), ck.eq(0)]
                                 m.next = "EXEC_FETCH"
                             with m.Else():

@@ -74,7 +74,7 @@ class LinkSpec:
     clock frequency (Hz, nominal in simulation), receiver idle timeout (clocks)."""
 
     config: EngineConfig
-    divisor: int = 4
+    divisor: int = 2
     clk_hz: int = 12_000_000
     idle_clks: int | None = None
 
@@ -313,6 +313,7 @@ class LinkHost:
                     self.stats.naks += 1
                     break
                 if rtyp == BAD:
+                    self.seq = (self.seq + 1) & 0xFF    # the board used this number
                     raise LinkError(f"board rejected frame type {typ:#04x} "
                                     f"({len(payload)} payload bytes)")
                 if rtyp != (typ | 0x80) or (expect_len is not None and len(data) != expect_len):

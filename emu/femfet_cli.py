@@ -84,7 +84,7 @@ def cmd_compare(args):
 
 # -- sweep ----------------------------------------------------------------------------------
 def run_sweep(dataset: str, splits, transfers, leaks, *, seeds=(0,), period: int = 16,
-              leak_period_log2: int = 8, ticks_per_batch: int = 16, show_progress=True,
+              leak_period_log2: int = 7, ticks_per_batch: int = 16, show_progress=True,
               **mlp) -> dict:
     """Train the MLP for every (split, transfer, leak) point and its ideal reference."""
     from ..golden.femfet import FeMFETDevice
@@ -213,8 +213,8 @@ def register(sub):
     s.add_argument("--transfers", default="carry,periodic")
     s.add_argument("--leaks", default="none,1", help="leak shifts (or none), comma separated")
     s.add_argument("--period", type=int, default=16, help="periodic transfer every N batches")
-    s.add_argument("--leak-period-log2", type=int, default=8,
-                   help="one leak event every 2^N ticks (default: every 16 batches)")
+    s.add_argument("--leak-period-log2", type=int, default=7,
+                   help="one leak event every 2^N ticks (default: every 8 batches, i.e. between periodic transfers)")
     s.add_argument("--ticks", type=int, default=16, help="emulated ticks per batch")
     s.add_argument("--seeds", type=int, default=1)
     _mlp_args(s, 8, "64")

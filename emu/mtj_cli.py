@@ -11,9 +11,7 @@
 
 from __future__ import annotations
 
-import argparse
 import asyncio
-import dataclasses
 import time
 from pathlib import Path
 
@@ -211,11 +209,6 @@ def plot_accuracy_vs_n(summary: dict, path, title=""):
     fig.savefig(path, dpi=120)
     pyplot.close(fig)
     return Path(path)
-
-
-def _overrides(args) -> dict:
-    from .cli import _param
-    return dict(args.set or [])
 
 
 def cmd_snn(args):

@@ -126,11 +126,13 @@ def plot_curves(results: list[dict], path, title: str = "on-chip delta-rule lear
     """Learning curves (test accuracy per epoch) of one or more runs, saved as PNG."""
     pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(6, 4))
-    for r in results:
+    styles = [dict(marker="o", ms=9, lw=3, alpha=0.45), dict(marker="x", ms=7, lw=1.2)]
+    for i, r in enumerate(results):
+        st = styles[i % len(styles)]
         e = np.arange(1, len(r["test_accuracy_per_epoch"]) + 1)
-        ax.plot(e, r["test_accuracy_per_epoch"], marker="o",
+        ax.plot(e, r["test_accuracy_per_epoch"], color="C0", **st,
                 label=f"{r['device']} / {r['backend']} (test)")
-        ax.plot(e, r["train_accuracy_per_epoch"], ls="--", alpha=0.6,
+        ax.plot(e, r["train_accuracy_per_epoch"], color="C1", ls="--", **st,
                 label=f"{r['device']} / {r['backend']} (train)")
     ax.set_xlabel("epoch")
     ax.set_ylabel("accuracy")

@@ -47,19 +47,21 @@ Write noise (from the lane's device-LFSR word ``r``, ``rand_width = 9 + 2*c2c_bi
 0 when both are off): programming error ``e_prog = 0`` unless ``r[0:8] < prog_q`` (probability
 ``prog_q/256``, ``prog_q = round(256*prog_error)``), then ``+1`` if ``r[8]`` else ``-1`` level;
 cycle-to-cycle noise ``e_c2c = popcount(r[9:9+2n]) - n`` (n = ``c2c_bits``) in units of
-2^-frac_bits levels. Before clamping: E[e_prog] = 0, Var[e_prog] = prog_q/256 (levels²);
+2^-frac_bits levels. Before clamping: E[e_prog] = 0, Var[e_prog] = prog_q/256 levels² (= prog_q/256 * 4^frac_bits sub-levels²);
 E[e_c2c] = 0, Var[e_c2c] = n/2.
 
 Leak (``tick``, only if ``leak_shift`` is set): leak events happen at every emulated time
-that is a multiple of ``2^leak_period_log2`` ticks; ``TICK n`` from time ``T`` applies the
+that is a multiple of ``2^leak_period_log2`` ticks; ``TICK n`` from time ``T`` (the counter
+before the command; ``T + n`` is computed without wrap-around) applies the
 ``k = ((T+n) >> p) - (T >> p)`` events in ``(T, T+n]``, each
-``l -= sign(d) * ((|d| + h) >> leak_shift)`` with ``d = l - leak_rest`` and
-``h = 2^(leak_shift-1)`` (0 if the shift is 0): DESIGN §2's ``(l - rest) >> s`` rounded to
-nearest with ties away from zero instead of floored, so the charge decays symmetrically (a floor shift leaks by one code per event from below but never
-from within 2^s above the rest value). A decay below half a code per event is not
-representable: it needs a smaller shift and a longer period, or guard bits. Since ``l`` reaches its fixed point after at most ``leak_steps`` events
-(computed exactly at construction, <= 64), ``min(k, leak_steps)`` events are applied: this is
-exact for every ``k``.
+``l -= sign(d) * ((|d| + h) >> leak_shift)`` with ``d = l - leak_rest``, ``h = 2^(s-1)``
+(0 if s = 0): DESIGN §2's ``(l - rest) >> s`` rounded to nearest, ties away from zero,
+instead of floored, so the charge decays symmetrically (a floor shift leaks one code per
+event from below but never from within 2^s above the rest value). A decay below half a code
+per event is not representable (rejected): use a smaller shift with a longer period, or
+guard bits. ``l`` reaches its fixed point after at most ``leak_steps`` events (computed
+exactly at construction, <= 64), so applying ``min(k, leak_steps)`` events is exact for
+every ``k``.
 
 Order of operations per training step (host or engine): update L -> carry/clamp -> (every T
 samples) transfer -> leak (TICK).

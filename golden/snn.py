@@ -50,7 +50,7 @@ import numpy as np
 
 from .engine import Command, EngineConfig, GoldenEngine, Op
 from .fixed import IntFormat, clog2
-from .lfsr import GALOIS_TAPS, LFSRBank, lane_seeds
+from .lfsr import GALOIS_TAPS, lane_seeds
 from .mtj import MTJDevice, mix
 
 __all__ = ["SOp", "SNNConfig", "GoldenSNN", "INPUT_SEED_OFFSET", "fast_draw", "rate_codes",

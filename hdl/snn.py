@@ -11,7 +11,7 @@ thresholds (unsigned ``theta_width``) are registers (one per neuron), so this su
 reduced networks simulated in lockstep; the golden model runs the full-size ones.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out

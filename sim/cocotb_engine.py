@@ -23,6 +23,12 @@ from synemu.sim.remote import recv_msg, send_msg
 PERIOD_NS = 10
 
 
+def _uint(sig) -> int:
+    """Unsigned value of a signal (1-bit signals read as ``Logic``, wider as ``LogicArray``)."""
+    v = sig.value
+    return v.to_unsigned() if hasattr(v, "to_unsigned") else int(v)
+
+
 class CocotbDriver:
     def __init__(self, dut, config: EngineConfig):
         self.dut, self.cfg = dut, config
@@ -59,7 +65,7 @@ class CocotbDriver:
             if not int(dut.resp__valid.value):
                 await RisingEdge(dut.resp__valid)
                 await FallingEdge(dut.clk)
-            out.append(dut.resp__payload.value.to_unsigned())
+            out.append(_uint(dut.resp__payload))
             await FallingEdge(dut.clk)      # consumed at the rising edge (ready is held high)
         while int(dut.busy.value):
             await FallingEdge(dut.busy)
@@ -73,25 +79,25 @@ class CocotbDriver:
         for a in range(cfg.depth):
             dut.peek_addr.value = a
             await Timer(1, "step")
-            v = dut.peek_words.value.to_unsigned()
+            v = _uint(dut.peek_words)
             words[a] = [(v >> (l * sw)) & ((1 << sw) - 1) for l in range(cfg.lanes)]
         xs = np.zeros((cfg.chunks, cfg.lanes), dtype=np.int64)
         xw = cfg.x_width
         for k in range(cfg.chunks):
             dut.peek_x_addr.value = k
             await Timer(1, "step")
-            v = dut.peek_x.value.to_unsigned()
+            v = _uint(dut.peek_x)
             xs[k] = [int(cfg.x_fmt.from_bits((v >> (l * xw)) & ((1 << xw) - 1)))
                      for l in range(cfg.lanes)]
 
         def lanes(sig, width):
-            v = sig.value.to_unsigned()
+            v = _uint(sig)
             return [(v >> (l * width)) & ((1 << width) - 1) for l in range(cfg.lanes)]
 
-        g = {"time": dut.time_now.value.to_unsigned(), "samples": dut.samples.value.to_unsigned(),
+        g = {"time": _uint(dut.time_now), "samples": _uint(dut.samples),
              "rng": lanes(dut.rng, cfg.rng_width)}
         if cfg.device.sample_period:
-            g["since"] = dut.since.value.to_unsigned()
+            g["since"] = _uint(dut.since)
         if cfg.device.rand_width:
             g["dev_rng"] = lanes(dut.dev_rng, cfg.device.rand_width)
         snap = Snapshot(words, xs.reshape(-1), g, self.cycle)

@@ -114,8 +114,14 @@ def random_commands(config: EngineConfig, seed: int, n: int, *, weights=None) ->
         elif op in (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW):
             out.append(Command(op, r, c, edgy(pf)))
         elif op is Op.TICK:
+            # mostly short ticks (devices with time-dependent state stay in their
+            # interesting range), sometimes long ones, rarely the maximum
             big = (1 << config.tick_width) - 1
-            out.append(Command(op, 0, 0, int(rng.choice([0, 1, big, int(rng.integers(0, 1 << min(20, config.tick_width)))]))))
+            kind = rng.random()
+            n_ticks = (int(rng.integers(0, 4)) if kind < 0.4 else
+                       int(rng.integers(0, 1 << min(10, config.tick_width))) if kind < 0.8 else
+                       int(rng.integers(0, 1 << min(20, config.tick_width))) if kind < 0.95 else big)
+            out.append(Command(op, 0, 0, n_ticks))
         elif op is Op.LOAD_X:
             out.append(Command(op, 0, c, edgy(xf)))
         elif op is Op.LEARN:

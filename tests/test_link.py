@@ -124,6 +124,7 @@ def test_bad_frame_rejected():
         host.transact(CMDS, b"\x01" * (spec.cmd_bytes + 1))
     with pytest.raises(LinkError, match="rejected frame type 0x33"):
         host.transact(0x33, b"")
+    assert host.counters().commands == 0      # the link goes on after a rejected frame
 
 
 # -- the HDL link ------------------------------------------------------------------------------
@@ -140,6 +141,9 @@ def test_amaranth_serial_top_level_odd_divisor():
         cnt = host.counters()
         assert (cnt.time, cnt.samples, cnt.commands, cnt.crc_errors) == (g.time, g.samples, 40, 0)
         assert cnt.cycles > cnt.busy_cycles > 0
+        with pytest.raises(LinkError, match="rejected frame type 0x02"):
+            host.transact(CMDS, bytes(spec.cmd_bytes + 1))     # not whole commands
+        assert host.counters().commands == 40
     finally:
         t.close()
 

@@ -1,7 +1,6 @@
 """STT-MTJ binary synapse: physics, threshold table, LFSR switching statistics, lockstep."""
 
 import asyncio
-import dataclasses
 import math
 
 import numpy as np
@@ -145,7 +144,8 @@ LOCKSTEP = [
 @pytest.mark.parametrize("i", range(len(LOCKSTEP)))
 def test_amaranth_lockstep(i):
     for seed in range(3):
-        cfg = EngineConfig(seed=seed + 10 * i, rounding="stochastic", eta=3, **LOCKSTEP[i])
+        cfg = EngineConfig(seed=seed + 10 * i, rounding="stochastic", eta=3, t_pos=100, t_neg=-100,
+                           **LOCKSTEP[i])
         rep = amaranth_lockstep(cfg, random_commands(cfg, seed, 150))
         assert rep.ok, rep.mismatches[0]
 

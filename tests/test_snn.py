@@ -6,7 +6,7 @@ import asyncio
 import numpy as np
 import pytest
 
-from synemu.golden.engine import Command, Op
+
 from synemu.golden.lfsr import LFSRBank
 from synemu.golden.mtj import MTJDevice
 from synemu.golden.snn import (GoldenSNN, SNNConfig, SOp, assign_labels, classify, fast_draw,
