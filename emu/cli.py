@@ -22,6 +22,10 @@ from .report import emit, out_dir, progress, save_json
 
 __all__ = ["main", "EXTENSIONS", "add_device_args", "device_from_args"]
 
+#: device name -> function(args) -> exit code, replacing the generic on-chip delta rule in
+#: ``synemu train --device NAME`` (set by extension modules, e.g. the MTJ STDP network)
+TRAINERS: dict = {}
+
 #: modules adding subcommands (each defines ``register(subparsers)``)
 EXTENSIONS: tuple[str, ...] = ("synemu.boards.cli", "synemu.emu.fn_cli", "synemu.emu.femfet_cli", "synemu.emu.mtj_cli")
 
@@ -106,6 +110,8 @@ def cmd_verify(args):
 
 # -- train ----------------------------------------------------------------------------------
 def cmd_train(args):
+    if args.device in TRAINERS:
+        return TRAINERS[args.device](args)
     from .train import plot_curves, train_onchip
     out = out_dir(args.out)
     params = dict(args.param)
