@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import json
 import os
-import socket
-import tempfile
-import threading
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import numpy as np
 
@@ -25,13 +21,12 @@ import cocotb
 
 from ..golden.snn import SOP_WIDTH, GoldenSNN, SNNConfig, SOp
 from . import verilator
-from .remote import recv_msg, send_msg
+from .remote import CocotbSession
 
 __all__ = ["SNNSnapshot", "snn_commands", "snn_lockstep", "amaranth_snn_lockstep",
            "SNNSession", "SNNSessionDriver", "TOPLEVEL"]
 
 TOPLEVEL = "synemu_snn"
-PERIOD_NS = 10
 
 
 @dataclass
@@ -197,73 +192,21 @@ def snn_build(cfg: SNNConfig):
     return verilator.build(text, TOPLEVEL)
 
 
-class SNNSession:
+class SNNSession(CocotbSession):
     """A Verilator simulation of ``SNNController(cfg, debug=True)``, driven in batches:
     ``run(cmds, snapshot)`` -> (responses per command, snapshot or None)."""
 
+    what = "Verilator SNN simulation"
+
     def __init__(self, cfg: SNNConfig, connect_timeout: float = 900):
         self.config = cfg
-        self.build = snn_build(cfg)
-        self._tmp = tempfile.TemporaryDirectory(prefix="synemu-snn-")
-        path = str(Path(self._tmp.name) / "snn.sock")
-        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(path)
-        self._server.listen(1)
-        self._server.settimeout(1.0)
-        self._error = None
-        env = {"SYNEMU_REMOTE": path, "SYNEMU_SNN": json.dumps(cfg.to_dict())}
-
-        def target():
-            try:
-                verilator.run(self.build, "synemu.sim.cocotb_snn", testcase="serve_snn", env=env)
-            except BaseException as e:
-                self._error = e
-
-        self._thread = threading.Thread(target=target, name="verilator-snn", daemon=True)
-        self._thread.start()
-        waited = 0.0
-        while True:
-            try:
-                self._sock, _ = self._server.accept()
-                break
-            except socket.timeout:
-                waited += 1.0
-                if not self._thread.is_alive() or waited > connect_timeout:
-                    self.close()
-                    raise RuntimeError(f"Verilator SNN simulation did not connect: {self._error}")
-        self._sock.settimeout(None)
+        super().__init__(snn_build(cfg), "synemu.sim.cocotb_snn", "serve_snn",
+                         {"SYNEMU_SNN": json.dumps(cfg.to_dict())},
+                         connect_timeout=connect_timeout)
 
     def run(self, cmds, snapshot: bool = False):
-        send_msg(self._sock, ("run", [tuple(int(v) for v in c) for c in cmds], bool(snapshot)))
-        try:
-            reply = recv_msg(self._sock)
-        except ConnectionError:
-            self._thread.join(timeout=30)
-            raise RuntimeError(f"Verilator SNN simulation died: {self._error}") from None
-        if reply[0] != "ok":
-            raise RuntimeError(f"Verilator SNN simulation error: {reply[1]}")
+        reply = self.request(("run", [tuple(int(v) for v in c) for c in cmds], bool(snapshot)))
         return reply[1], reply[2]
-
-    def close(self):
-        if getattr(self, "_sock", None) is not None:
-            try:
-                send_msg(self._sock, ("quit",))
-            except OSError:
-                pass
-            self._sock.close()
-            self._sock = None
-            self._thread.join(timeout=60)
-        self._server.close()
-        self._tmp.cleanup()
-        if self._error is not None:
-            err, self._error = self._error, None
-            raise RuntimeError(f"Verilator SNN simulation failed: {err}") from err
-
-    def __enter__(self):
-        return self
-
-    def __exit__(self, *exc):
-        self.close()
 
 
 class SNNSessionDriver:
@@ -284,109 +227,55 @@ class SNNSessionDriver:
 class _CocotbSNN:
     def __init__(self, dut, cfg: SNNConfig):
         from ..golden.fixed import clog2
+        from .cocotb_stream import StreamDriver
         self.dut, self.cfg = dut, cfg
+        self.stream = StreamDriver(dut)
         self.sh_col = SOP_WIDTH
         self.sh_arg = SOP_WIDTH + clog2(cfg.n_inputs)
 
     @property
     def cycle(self) -> int:
-        from cocotb.utils import get_sim_time
-        return int(get_sim_time("ns")) // PERIOD_NS
+        return self.stream.cycle
 
     async def start(self):
-        from cocotb.clock import Clock
-        from cocotb.triggers import ClockCycles, FallingEdge
-        dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
-        dut.rst.value = 1
-        dut.cmd__valid.value = 0
-        dut.resp__ready.value = 1
-        dut.peek_addr.value = 0
-        dut.peek_x_addr.value = 0
-        dut.peek_r_addr.value = 0
-        await ClockCycles(dut.clk, 2)
-        dut.rst.value = 0
-        await FallingEdge(dut.clk)
+        await self.stream.start("peek_addr", "peek_x_addr", "peek_r_addr")
 
     async def send(self, cmd, n: int) -> list[int]:
-        from cocotb.triggers import FallingEdge, RisingEdge
-        dut = self.dut
         op, col, arg = (int(v) for v in cmd)
-        dut.cmd__payload.value = op | (col << self.sh_col) | (arg << self.sh_arg)
-        dut.cmd__valid.value = 1
-        await FallingEdge(dut.clk)
-        dut.cmd__valid.value = 0
-        out = []
-        while len(out) < n:
-            if not int(dut.resp__valid.value):
-                await RisingEdge(dut.resp__valid)
-                await FallingEdge(dut.clk)
-            out.append(dut.resp__payload.value.to_unsigned())
-            await FallingEdge(dut.clk)
-        while int(dut.busy.value):
-            await FallingEdge(dut.busy)
-            await FallingEdge(dut.clk)
-        return out
+        return await self.stream.send(op | (col << self.sh_col) | (arg << self.sh_arg), n)
 
     async def snapshot(self) -> SNNSnapshot:
-        from cocotb.triggers import FallingEdge, Timer
-        dut, cfg = self.dut, self.cfg
+        from .cocotb_stream import split, uint
+        dut, cfg, st = self.dut, self.cfg, self.stream
         ecfg, dev = cfg.engine_config, cfg.device
         L = ecfg.lanes
-
-        def split(v, width, n, signed=False):
-            out = []
-            for i in range(n):
-                w = (v >> (i * width)) & ((1 << width) - 1)
-                if signed and w >> (width - 1):
-                    w -= 1 << width
-                out.append(w)
-            return out
-
         words = np.zeros((ecfg.depth, L), dtype=np.uint64)
         for a in range(ecfg.depth):
-            dut.peek_addr.value = a
-            await Timer(1, "step")
-            words[a] = split(dut.peek_words.value.to_unsigned(), dev.state_width, L)
+            words[a] = split(await st.peek(dut.peek_addr, dut.peek_words, a), dev.state_width, L)
         xs = []
         for k in range(ecfg.chunks):
-            dut.peek_x_addr.value = k
-            await Timer(1, "step")
-            xs += split(dut.peek_x.value.to_unsigned(), ecfg.x_width, L, True)
-        R = []
-        for c in range(cfg.n_inputs):
-            dut.peek_r_addr.value = c
-            await Timer(1, "step")
-            R.append(dut.peek_r.value.to_unsigned())
-        regs = {"dev_rng": split(dut.dev_rng.value.to_unsigned(), dev.rand_width, L),
-                "in_rng": dut.in_rng.value.to_unsigned(),
-                "v": split(dut.v.value.to_unsigned(), cfg.v_width, cfg.n_neurons, True),
-                "theta": split(dut.theta.value.to_unsigned(), cfg.theta_width, cfg.n_neurons),
+            xs += split(await st.peek(dut.peek_x_addr, dut.peek_x, k), ecfg.x_width, L, True)
+        R = [await st.peek(dut.peek_r_addr, dut.peek_r, c) for c in range(cfg.n_inputs)]
+        regs = {"dev_rng": split(uint(dut.dev_rng), dev.rand_width, L),
+                "in_rng": uint(dut.in_rng),
+                "v": split(uint(dut.v), cfg.v_width, cfg.n_neurons, True),
+                "theta": split(uint(dut.theta), cfg.theta_width, cfg.n_neurons),
                 "R": R}
         snap = SNNSnapshot(words, np.array(xs, dtype=np.int64), regs, self.cycle)
-        await FallingEdge(dut.clk)
+        await st.settle()
         return snap
 
 
 @cocotb.test()
 async def serve_snn(dut):
+    from .cocotb_stream import serve
     cfg = SNNConfig.from_dict(json.loads(os.environ["SYNEMU_SNN"]))
     drv = _CocotbSNN(dut, cfg)
     await drv.start()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["SYNEMU_REMOTE"])
-    try:
-        while True:
-            msg = recv_msg(sock)
-            if msg[0] == "quit":
-                break
-            _, cmds, want = msg
-            try:
-                resps = [await drv.send(c, n_resp(c[0])) for c in cmds]
-                snap = await drv.snapshot() if want else None
-            except Exception as e:
-                send_msg(sock, ("error", f"{type(e).__name__}: {e}"))
-                continue
-            send_msg(sock, ("ok", resps, snap))
-    finally:
-        sock.close()
+
+    async def handle(msg):
+        _, cmds, want = msg
+        resps = [await drv.send(c, n_resp(c[0])) for c in cmds]
+        return ("ok", resps, await drv.snapshot() if want else None)
+
+    await serve(handle)

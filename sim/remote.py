@@ -9,7 +9,8 @@ sim -> host  ``("ok", [[resp, ...], ...], Snapshot | None, cycle)`` or ``("error
 host -> sim  ``("quit",)``
 
 Messages are pickles behind a 4-byte big-endian length. The same session backs the
-``verilator`` Tile backend and Verilator lockstep runs.
+``verilator`` Tile backend and Verilator lockstep runs; :class:`CocotbSession` is the generic
+host side that other served designs (the SNN controller, board top-levels) reuse.
 """
 
 from __future__ import annotations
@@ -27,7 +28,8 @@ from ..golden.engine import Command, EngineConfig
 from . import verilator
 from .lockstep import Snapshot
 
-__all__ = ["engine_build", "VerilatorSession", "send_msg", "recv_msg"]
+__all__ = ["engine_build", "CocotbSession", "VerilatorSession", "SessionDriver",
+           "send_msg", "recv_msg"]
 
 TOPLEVEL = "synemu_engine"
 
@@ -59,31 +61,34 @@ def engine_build(config: EngineConfig, *, waves: bool = False) -> verilator.Buil
     return verilator.build(text, TOPLEVEL, waves=waves)
 
 
-class VerilatorSession:
-    """A running Verilator simulation of one engine, driven command batch by batch.
+class CocotbSession:
+    """A running Verilator simulation of a prebuilt model whose cocotb test ``testcase`` in
+    ``test_module`` serves requests over a Unix socket (see :func:`synemu.sim.cocotb_stream.serve`).
 
-    Use as a context manager. ``run(cmds, n_resps, snapshot)`` returns the responses and,
-    if asked, a :class:`~synemu.sim.lockstep.Snapshot` taken after the batch.
+    ``request(msg)`` sends one request and returns the reply (a tuple starting with "ok");
+    use as a context manager. ``env`` passes the design's configuration to the test.
     """
 
-    def __init__(self, config: EngineConfig, *, waves: bool = False, connect_timeout: float = 600):
-        self.config = config
-        self.build = engine_build(config, waves=waves)
+    what = "Verilator simulation"
+
+    def __init__(self, build: verilator.Build, test_module: str, testcase: str, env: dict, *,
+                 waves: bool = False, connect_timeout: float = 600):
+        self.build = build
         self._tmp = tempfile.TemporaryDirectory(prefix="synemu-sock-")
-        path = str(Path(self._tmp.name) / "engine.sock")
+        path = str(Path(self._tmp.name) / "dut.sock")
         self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
         self._server.bind(path)
         self._server.listen(1)
         self._server.settimeout(1.0)
         self._error: BaseException | None = None
+        self._sock = None
         self.result = None
-        env = {"SYNEMU_REMOTE": path, "SYNEMU_ENGINE": json.dumps(config.to_dict())}
+        env = {**env, "SYNEMU_REMOTE": path}
 
         def target():
             try:
-                self.result = verilator.run(self.build, "synemu.sim.cocotb_engine",
-                                            testcase="serve", env=env, waves=waves,
-                                            keep=waves)
+                self.result = verilator.run(build, test_module, testcase=testcase, env=env,
+                                            waves=waves, keep=waves)
             except BaseException as e:  # reported to the host thread
                 self._error = e
 
@@ -98,24 +103,22 @@ class VerilatorSession:
                 waited += 1.0
                 if not self._thread.is_alive() or waited > connect_timeout:
                     self.close()
-                    raise RuntimeError(f"Verilator simulation did not connect: {self._error}")
+                    raise RuntimeError(f"{self.what} did not connect: {self._error}")
         self._sock.settimeout(None)
 
-    def run(self, cmds: list[Command], n_resps: list[int], snapshot: bool = False):
-        send_msg(self._sock, ("run", [tuple(int(v) for v in c) for c in cmds],
-                              list(n_resps), bool(snapshot)))
+    def request(self, msg: tuple) -> tuple:
+        send_msg(self._sock, msg)
         try:
             reply = recv_msg(self._sock)
         except ConnectionError:
             self._thread.join(timeout=30)
-            raise RuntimeError(f"Verilator simulation died: {self._error}") from None
+            raise RuntimeError(f"{self.what} died: {self._error}") from None
         if reply[0] != "ok":
-            raise RuntimeError(f"Verilator simulation error: {reply[1]}")
-        self.cycle = reply[3]          # clock cycles simulated so far
-        return reply[1], reply[2]
+            raise RuntimeError(f"{self.what} error: {reply[1]}")
+        return reply
 
     def close(self):
-        if getattr(self, "_sock", None) is not None:
+        if self._sock is not None:
             try:
                 send_msg(self._sock, ("quit",))
             except OSError:
@@ -127,13 +130,34 @@ class VerilatorSession:
         self._tmp.cleanup()
         if self._error is not None:
             err, self._error = self._error, None
-            raise RuntimeError(f"Verilator simulation failed: {err}") from err
+            raise RuntimeError(f"{self.what} failed: {err}") from err
 
     def __enter__(self):
         return self
 
     def __exit__(self, *exc):
         self.close()
+
+
+class VerilatorSession(CocotbSession):
+    """A Verilator simulation of ``ArrayEngine(config, debug=True)``, driven command batch by
+    batch: ``run(cmds, n_resps, snapshot)`` returns the responses and, if asked, a
+    :class:`~synemu.sim.lockstep.Snapshot` taken after the batch; ``cycle`` counts clocks."""
+
+    what = "Verilator engine simulation"
+
+    def __init__(self, config: EngineConfig, *, waves: bool = False, connect_timeout: float = 600):
+        self.config = config
+        self.cycle = 0
+        super().__init__(engine_build(config, waves=waves), "synemu.sim.cocotb_engine",
+                         "serve_engine", {"SYNEMU_ENGINE": json.dumps(config.to_dict())},
+                         waves=waves, connect_timeout=connect_timeout)
+
+    def run(self, cmds: list[Command], n_resps: list[int], snapshot: bool = False):
+        reply = self.request(("run", [tuple(int(v) for v in c) for c in cmds],
+                              list(n_resps), bool(snapshot)))
+        self.cycle = reply[3]          # clock cycles simulated so far
+        return reply[1], reply[2]
 
 
 class SessionDriver:
