@@ -9,7 +9,6 @@ readable summary; with ``--json`` one JSON object is printed last.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import asyncio
 import importlib
 import sys
@@ -60,14 +59,17 @@ def add_common(p: argparse.ArgumentParser, out: str):
 
 
 # -- verify ---------------------------------------------------------------------------------
-def _lockstep_one(config, commands, backend: str):
+def _lockstep_one(config, commands, backend: str, waves: bool = False):
+    """Lockstep report (and the wave file path, or None)."""
     from ..sim.lockstep import run_lockstep
     if backend == "amaranth":
         from ..sim.amaranth_sim import amaranth_lockstep
-        return amaranth_lockstep(config, commands)
+        return amaranth_lockstep(config, commands), None
     from ..sim.remote import SessionDriver, VerilatorSession
-    with VerilatorSession(config) as s:
-        return asyncio.run(run_lockstep(SessionDriver(s), config, commands))
+    s = VerilatorSession(config, waves=waves)
+    with s:
+        rep = asyncio.run(run_lockstep(SessionDriver(s), config, commands))
+    return rep, (s.result.waves if waves and s.result else None)
 
 
 def cmd_verify(args):
@@ -75,15 +77,21 @@ def cmd_verify(args):
     from ..sim.lockstep import random_commands
     device = device_from_args(args)
     config = EngineConfig(device=device, rows=args.rows, cols=args.cols, lanes=args.lanes,
-                          rounding=args.rounding, eta=args.eta)
+                          rounding=args.rounding, eta=args.eta, seed=args.engine_seed)
     t0 = time.perf_counter()
     total = dict(commands=0, compared_words=0, cycles=0)
     first = None
     failed_seeds = []
+    waves = []
     bar = progress(total=args.seeds, desc=f"verify {args.device}/{args.backend}")
     for seed in range(args.seeds):
-        cfg = dataclasses.replace(config, seed=seed + 1)
-        rep = _lockstep_one(cfg, random_commands(cfg, seed, args.ops), args.backend)
+        # the stream seed varies the commands; the LFSR seeds (reset values baked into the
+        # hardware) stay those of --engine-seed, so all seeds share one Verilator build
+        cfg = config
+        rep, wave = _lockstep_one(cfg, random_commands(cfg, seed, args.ops), args.backend,
+                                  args.waves)
+        if wave:
+            waves.append(str(wave))
         for k in total:
             total[k] += getattr(rep, k)
         if not rep.ok:
@@ -96,14 +104,18 @@ def cmd_verify(args):
               "backend": args.backend, "rows": args.rows, "cols": args.cols,
               "lanes": args.lanes, "seeds": args.seeds, "ops": args.ops, **total,
               "mismatches": len(failed_seeds), "failed_seeds": failed_seeds,
-              "first_mismatch": first, "seconds": secs, "ops_per_s": total["commands"] / secs}
+              "first_mismatch": first, "seconds": secs, "ops_per_s": total["commands"] / secs,
+              "waves": waves}
     verdict = "PASS: bit-exact" if not failed_seeds else f"FAIL on seeds {failed_seeds}"
     summary = (f"verify {args.device} on {args.backend}: {args.rows}x{args.cols} array, "
                f"{args.lanes} lanes, {args.seeds} seeds x {args.ops} commands\n"
-               f"  {total['commands']} commands, {total['compared_words']} state words compared "
-               f"after every command, {total['cycles']} clock cycles, {secs:.1f} s\n  {verdict}")
+               f"  {total['commands']} commands; every synapse, input, counter and LFSR compared "
+               f"after each ({total['compared_words']} synapse-word comparisons); "
+               f"{total['cycles']} clock cycles; {secs:.1f} s\n  {verdict}")
     if first:
         summary += f"\n  first mismatch: {first}"
+    if waves:
+        summary += "\n  waves: " + ", ".join(waves)
     emit(result, summary, args.json)
     return 0 if not failed_seeds else 1
 
@@ -184,6 +196,9 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--lanes", type=int, default=2)
     v.add_argument("--rounding", default="stochastic")
     v.add_argument("--eta", type=int, default=3)
+    v.add_argument("--engine-seed", type=int, default=1, help="seed of the hardware LFSRs")
+    v.add_argument("--waves", action="store_true",
+                   help="Verilator: keep an FST (VCD without lz4 headers) trace per seed")
     add_common(v, "runs")
     v.set_defaults(func=cmd_verify)
 
