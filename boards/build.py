@@ -94,6 +94,11 @@ def bram_estimate(family: str, config: EngineConfig, tx_max: int = 64) -> int:
 def explain_failure(log_text: str, family: str) -> str:
     """The first nextpnr/yosys ERROR line, translated to the resource or clock it names."""
     errs = [l.strip() for l in log_text.splitlines() if "ERROR" in l]
+    if not errs and ("Wasm exception" in log_text or "wasm trap" in log_text.lower()):
+        steps = re.findall(r"^[\d.]+\. Executing (.+)$", log_text, re.M)
+        return ("the YoWASP tool crashed (32-bit WebAssembly: at most 4 GB of memory), most "
+                "likely the design is too large to synthesise"
+                + (f"; last step: {steps[-1]}" if steps else ""))
     if not errs:
         return "build tool failed (no ERROR line in the log)"
     e = errs[0]

@@ -53,6 +53,9 @@ def test_failure_messages():
     log = "ERROR: Max frequency for clock 'cd_sync.clk': 10.50 MHz (FAIL at 12.00 MHz)\n"
     assert explain_failure(log, "ice40").startswith(
         "timing not met on clock cd_sync.clk: 10.50 MHz achieved, 12.00 MHz required")
+    log = "2.32.1. Executing OPT_EXPR pass (perform const folding).\nCaused by:\n    thrown Wasm exception\n"
+    assert explain_failure(log, "ecp5").endswith("too large to synthesise; last step: OPT_EXPR "
+                                                 "pass (perform const folding).")
     rep = {"board": "icebreaker", "timing_met": False, "fmax_mhz": {"clk": 9.0},
            "clock_mhz": 12.0, "critical_path": ["a -> b"], "build_dir": "x"}
     with pytest.raises(BuildFailed, match="timing not met on clock clk: 9.0 MHz achieved, "
