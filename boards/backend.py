@@ -16,15 +16,13 @@ from __future__ import annotations
 
 import os
 import queue
-import socket
-import tempfile
 import threading
-from pathlib import Path
 
 import numpy as np
 
 from ..golden.engine import Command, EngineConfig, Op
 from ..sim.lockstep import Snapshot, n_responses
+from ..sim.remote import CocotbSession
 from .link import (FaultInjector, LinkHost, LinkSpec, ModelTransport, BoardModel,
                    SerialTransport)
 
@@ -42,87 +40,36 @@ def harness_build(spec: LinkSpec):
     return verilator.build(text, TOPLEVEL)
 
 
-class VerilatorLink:
+class VerilatorLink(CocotbSession):
     """Byte pipe to the serial top-level simulated in Verilator (one process per link)."""
 
     real_time = False
+    what = "Verilator link simulation"
 
     def __init__(self, spec: LinkSpec, *, connect_timeout: float = 900):
-        from ..sim import verilator
-        from ..sim.remote import recv_msg, send_msg
-        self._send, self._recv = send_msg, recv_msg
         self.spec = spec
-        self.build = harness_build(spec)
-        self._tmp = tempfile.TemporaryDirectory(prefix="synemu-link-")
-        path = str(Path(self._tmp.name) / "link.sock")
-        self._server = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-        self._server.bind(path)
-        self._server.listen(1)
-        self._server.settimeout(1.0)
-        self._error = None
         self.cycle = 0
         self._buf = bytearray()
-
-        def target():
-            try:
-                verilator.run(self.build, "synemu.sim.cocotb_uart", testcase="serve",
-                              env={"SYNEMU_REMOTE": path, "SYNEMU_UART_DIVISOR": spec.divisor,
-                                   "SYNEMU_UART_WINDOW": WINDOW})
-            except BaseException as e:  # reported to the host thread
-                self._error = e
-
-        self._thread = threading.Thread(target=target, name="verilator-link", daemon=True)
-        self._thread.start()
-        waited = 0.0
-        self._sock = None
-        while True:
-            try:
-                self._sock, _ = self._server.accept()
-                break
-            except socket.timeout:
-                waited += 1.0
-                if not self._thread.is_alive() or waited > connect_timeout:
-                    self.close()
-                    raise RuntimeError(f"Verilator link simulation did not connect: {self._error}")
-
-    def _call(self, *msg):
-        self._send(self._sock, msg)
-        try:
-            reply = self._recv(self._sock)
-        except ConnectionError:
-            self._thread.join(timeout=30)
-            raise RuntimeError(f"Verilator link simulation died: {self._error}") from None
-        if reply[0] != "ok":
-            raise RuntimeError(f"Verilator link simulation error: {reply[1]}")
-        self.cycle = reply[2]
-        return reply[1]
+        super().__init__(harness_build(spec), "synemu.sim.cocotb_uart", "serve",
+                         {"SYNEMU_UART_DIVISOR": spec.divisor, "SYNEMU_UART_WINDOW": WINDOW},
+                         connect_timeout=connect_timeout)
 
     def write(self, data: bytes):
-        self._send(self._sock, ("write", bytes(data)))
+        self.post(("write", bytes(data)))
 
     def read(self, n: int, timeout: float) -> bytes:
         if len(self._buf) < n:
             linger = 24 * self.spec.divisor       # > one byte time: the frame goes on
-            self._buf += self._call("read", n - len(self._buf),
-                                    max(1, int(timeout * self.spec.clk_hz)), linger)
+            reply = self.request(("read", n - len(self._buf),
+                                  max(1, int(timeout * self.spec.clk_hz)), linger))
+            self.cycle = reply[2]
+            self._buf += reply[1]
         out, self._buf = bytes(self._buf[:n]), self._buf[n:]
         return out
 
     def flush_input(self):
         self._buf.clear()
-        self._send(self._sock, ("flush",))
-
-    def close(self):
-        if self._sock is not None:
-            try:
-                self._send(self._sock, ("quit",))
-            except OSError:
-                pass
-            self._sock.close()
-            self._sock = None
-            self._thread.join(timeout=60)
-        self._server.close()
-        self._tmp.cleanup()
+        self.post(("flush",))
 
 
 class AmaranthLink:

@@ -4,9 +4,11 @@ State lives in ``lanes`` memories (``amaranth.lib.memory``), each ``rows*cols/la
 of ``device.state_width`` bits; the input vector ``x`` in ``lanes`` memories of
 ``cols/lanes`` signed ``x_width``-bit words. Commands arrive on the ``cmd`` stream
 (payload: ``op`` 4 bits, ``row``, ``col``, ``arg``), responses leave on ``resp``
-(``resp_width`` bits). All array work is a *sweep*: a 2-stage pipeline that reads one
-address of every lane memory per clock (stage 0) and writes the device rule's result back
-(stage 1), so a sweep of n slots takes n + 1 clocks.
+(``resp_width`` bits). All array work is a *sweep*: a 3-stage pipeline that reads one
+address of every lane memory per clock (stage 0), registers each lane's operands -- pulse,
+weight x input, device-LFSR word (stage 1) -- and writes the device rule's result back
+(stage 2), so a sweep of n slots takes n + 2 clocks. Addresses within a sweep are distinct
+and a sweep ends only when its pipeline is empty, so there are no read/write hazards.
 """
 
 from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
@@ -128,12 +130,15 @@ class ArrayEngine(wiring.Component):
         p_valid = Signal()
         p_addr = Signal(range(cfg.depth))
         p_mask = Signal(P)
+        q_valid = Signal()
+        q_addr = Signal(range(cfg.depth))
+        q_mask = Signal(P)
         sweeping = Signal()
         issue = Signal()
         done = Signal()
         m.d.comb += [
             issue.eq(sweeping & (s_left != 0)),
-            done.eq(sweeping & (s_left == 0) & ~p_valid),
+            done.eq(sweeping & (s_left == 0) & ~p_valid & ~q_valid),
         ]
         for l in range(P):
             m.d.comb += [rd[l].addr.eq(s_addr), xrd[l].addr.eq(s_chunk)]
@@ -155,16 +160,18 @@ class ArrayEngine(wiring.Component):
         if dev_rng is not None:
             m.d.comb += dev_rng.en.eq(issue & modifying)
 
-        # -- stage 1: per-lane datapath ------------------------------------------------
+        # -- stage 1: per-lane operands (pulse, weight x input), registered -----------------
+        # -- stage 2: device rule + write-back, and the FORWARD adder tree ------------------
         err = Signal(signed(cfg.err_width))
         acc = Signal(signed(cfg.acc_width))
+        m.d.sync += [q_valid.eq(p_valid), q_addr.eq(p_addr), q_mask.eq(p_mask)]
         products = []
         write_now = Signal()
-        m.d.comb += write_now.eq(p_valid & modifying)
+        m.d.comb += write_now.eq(q_valid & modifying)
         for l in range(P):
-            state = data.View(rule.layout, rd[l].data)
+            # stage 1
+            state1 = data.View(rule.layout, rd[l].data)
             x_l = xrd[l].data
-            dev_word = dev_rng.words[l] if dev_rng is not None else Const(0, 1)
             prod = Signal(signed(cfg.err_width + cfg.x_width), name=f"prod{l}")
             m.d.comb += prod.eq(err * x_l)
             learn_pulse = saturate(round_shift(prod, cfg.eta, cfg.rounding, rng.words[l]),
@@ -176,22 +183,34 @@ class ArrayEngine(wiring.Component):
                 m.d.comb += pulse.eq(neg_pulse_arg)
             with m.Else():
                 m.d.comb += pulse.eq(pulse_arg)
+            w = Mux(kind == _Kind.FWD_TRAIN, rule.train_weight(m, state1, time),
+                    rule.infer_weight(m, state1, time))
+            q_state = Signal(dev.state_width, name=f"q_state{l}")
+            q_pulse = Signal(signed(dev.pulse_width), name=f"q_pulse{l}")
+            q_prod = Signal(signed(dev.weight_width + cfg.x_width), name=f"q_prod{l}")
+            m.d.sync += [q_state.eq(rd[l].data), q_pulse.eq(pulse), q_prod.eq(w.as_signed() * x_l)]
+            if dev_rng is not None:
+                # the lane's word for this slot (the LFSR steps again for the next slot)
+                q_dev = Signal(dev.rand_width, name=f"q_dev{l}")
+                m.d.sync += q_dev.eq(dev_rng.words[l])
+            else:
+                q_dev = Const(0, 1)
+            products.append(q_prod)
+            # stage 2
+            state = data.View(rule.layout, q_state)
             new = Signal(dev.state_width, name=f"new{l}")
-            m.d.comb += new.eq(rule.update(m, state, pulse, dev_word, time))
+            m.d.comb += new.eq(rule.update(m, state, q_pulse, q_dev, time))
             if dev.tick_sweeps:
                 with m.If(kind == _Kind.TICK):
-                    m.d.comb += new.eq(rule.tick(m, state, tick_n, time, dev_word))
+                    m.d.comb += new.eq(rule.tick(m, state, tick_n, time, q_dev))
             if dev.sample_period:
                 with m.If(kind == _Kind.SAMPLE):
-                    m.d.comb += new.eq(rule.on_sample(m, state, samples, dev_word))
-            m.d.comb += [wr[l].addr.eq(p_addr), wr[l].data.eq(new),
-                         wr[l].en.eq(write_now & p_mask[l])]
-            w = Mux(kind == _Kind.FWD_TRAIN, rule.train_weight(m, state, time),
-                    rule.infer_weight(m, state, time))
-            products.append(w.as_signed() * x_l)
+                    m.d.comb += new.eq(rule.on_sample(m, state, samples, q_dev))
+            m.d.comb += [wr[l].addr.eq(q_addr), wr[l].data.eq(new),
+                         wr[l].en.eq(write_now & q_mask[l])]
         lane_sum = Signal(signed(cfg.acc_width))
         m.d.comb += lane_sum.eq(tree_sum(products))
-        with m.If(p_valid & ((kind == _Kind.FWD_INFER) | (kind == _Kind.FWD_TRAIN))):
+        with m.If(q_valid & ((kind == _Kind.FWD_INFER) | (kind == _Kind.FWD_TRAIN))):
             m.d.sync += acc.eq(acc + lane_sum)
 
         # -- control -------------------------------------------------------------------

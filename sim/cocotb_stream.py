@@ -91,11 +91,15 @@ class StreamDriver:
         await FallingEdge(self.dut.clk)
 
 
-async def serve(handler):
-    """Answer host requests until ``("quit",)``: ``reply = await handler(msg)``; an exception
-    is reported to the host as ``("error", message)`` and serving goes on."""
+async def serve(handler, oneway: tuple[str, ...] = ()):
+    """Answer host requests until ``("quit",)``: ``reply = await handler(msg)``.
+
+    A failing request is answered ``("error", message)`` and serving goes on. Messages whose
+    kind is in ``oneway`` get no reply; their failure is reported in place of the next reply.
+    """
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     sock.connect(os.environ["SYNEMU_REMOTE"])
+    pending = None
     try:
         while True:
             msg = recv_msg(sock)
@@ -104,8 +108,15 @@ async def serve(handler):
             try:
                 reply = await handler(msg)
             except Exception as e:
-                send_msg(sock, ("error", f"{type(e).__name__}: {e}"))
+                if msg[0] in oneway:
+                    pending = pending or f"{type(e).__name__}: {e}"
+                else:
+                    send_msg(sock, ("error", f"{type(e).__name__}: {e}"))
                 continue
+            if msg[0] in oneway:
+                continue
+            if pending:
+                reply, pending = ("error", pending), None
             send_msg(sock, reply)
     finally:
         sock.close()

@@ -17,16 +17,14 @@ One round trip per frame: a failed write is reported by the next read.
 """
 
 import os
-import socket
 
 import cocotb
 from cocotb.clock import Clock
 from cocotb.triggers import ClockCycles, FallingEdge, Timer
 from cocotb.utils import get_sim_time
 
-from synemu.sim.remote import recv_msg, send_msg
-
-PERIOD_NS = 10
+from synemu.sim.cocotb_stream import PERIOD_NS
+from synemu.sim.cocotb_stream import serve as serve_requests
 
 
 class BytePipe:
@@ -114,32 +112,16 @@ async def serve(dut):
     pipe = BytePipe(dut, int(os.environ["SYNEMU_UART_DIVISOR"]),
                     int(os.environ["SYNEMU_UART_WINDOW"]))
     await pipe.start()
-    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    sock.connect(os.environ["SYNEMU_REMOTE"])
-    pending = None      # error of a write/flush, reported by the next read
-    try:
-        while True:
-            msg = recv_msg(sock)
-            if msg[0] == "quit":
-                break
-            try:
-                if msg[0] == "write":
-                    await pipe.write(msg[1])
-                elif msg[0] == "flush":
-                    pipe.buf.clear()
-                elif msg[0] == "read":
-                    data = await pipe.read(int(msg[1]), int(msg[2]), int(msg[3]))
-                    if pending:
-                        send_msg(sock, ("error", pending))
-                        pending = None
-                    else:
-                        send_msg(sock, ("ok", data, pipe.cycle))
-                else:
-                    pending = f"unknown request {msg[0]!r}"
-            except Exception as e:  # report, keep serving
-                if msg[0] == "read":
-                    send_msg(sock, ("error", f"{type(e).__name__}: {e}"))
-                else:
-                    pending = f"{type(e).__name__}: {e}"
-    finally:
-        sock.close()
+
+    async def handle(msg):
+        if msg[0] == "write":
+            await pipe.write(msg[1])
+        elif msg[0] == "flush":
+            pipe.buf.clear()
+        elif msg[0] == "read":
+            data = await pipe.read(int(msg[1]), int(msg[2]), int(msg[3]))
+            return ("ok", data, pipe.cycle)
+        else:
+            raise ValueError(f"unknown request {msg[0]!r}")
+
+    await serve_requests(handle, oneway=("write", "flush"))

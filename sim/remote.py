@@ -106,6 +106,10 @@ class CocotbSession:
                     raise RuntimeError(f"{self.what} did not connect: {self._error}")
         self._sock.settimeout(None)
 
+    def post(self, msg: tuple) -> None:
+        """Send a one-way message (no reply; a failure is reported by the next request)."""
+        send_msg(self._sock, msg)
+
     def request(self, msg: tuple) -> tuple:
         send_msg(self._sock, msg)
         try:
