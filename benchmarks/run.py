@@ -59,6 +59,11 @@ def main(argv=None):
                                    "date": time.strftime("%Y-%m-%d")}
         for k, v in rows.items():
             print(f"   {k}: {_fmt(v)}")
+    ran = {k: v for k, v in results["suites"].items() if not args.only or k in args.only}
+    if path.exists():                      # merge with suites written meanwhile by other runs
+        results = json.loads(path.read_text())
+        results.setdefault("suites", {})
+    results["suites"].update(ran)
     results["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(),
                           "processor": platform.machine()}
     path.write_text(json.dumps(results, indent=2, default=float) + "\n")
