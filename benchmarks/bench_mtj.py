@@ -3,7 +3,9 @@ evaluation throughput (samples/s, synapse updates/s = spikes x inputs), and netw
 throughput (STEPs/s with the full state compared after every STEP) on Amaranth's simulator
 and on Verilator (build excluded, cached by Verilog hash).
 
-``run(quick=True)``: digits-sized network, short runs. ``run()``: mnist5k N=100 and N=400.
+``run(quick=True)``: digits-sized network, short runs. ``run()``: mnist5k N=100 and N=400
+throughput, plus one full mnist5k N=400 training run (seed 0, preset ``SNN_PRESETS``) for
+its test accuracy (Diehl & Cook labelling and the proportion-weighted read-out).
 ``python benchmarks/bench_mtj.py [--quick]`` prints the rows as JSON.
 """
 
@@ -51,6 +53,15 @@ def _train(dataset, n_neurons, n_train, tag) -> dict:
             f"snn_golden_{tag}_eval_samples_per_s": n_train / de}
 
 
+def _accuracy(dataset="mnist5k", n_neurons=400, seed=0) -> dict:
+    from synemu.emu.mtj_cli import train_snn
+    r = train_snn(dataset, n_neurons, seed=seed, show_progress=False)
+    tag = f"snn_golden_{dataset}_n{n_neurons}_s{seed}"
+    return {f"{tag}_test_accuracy": r["test_accuracy"],
+            f"{tag}_test_accuracy_proportion": r["test_accuracy_proportion"],
+            f"{tag}_run_seconds": r["seconds"]}
+
+
 def _lockstep(backend: str, samples: int) -> dict:
     from synemu.emu.datasets import load_dataset
     from synemu.emu.mtj_cli import snn_config
@@ -86,6 +97,7 @@ def run(quick: bool = False) -> dict:
     if not quick:
         rows.update(_train("mnist5k", 100, 500, "mnist5k_n100"))
         rows.update(_train("mnist5k", 400, 300, "mnist5k_n400"))
+        rows.update(_accuracy())
     rows.update(_lockstep("amaranth", 2 if quick else 4))
     rows.update(_lockstep("verilator", 2 if quick else 6))
     return rows

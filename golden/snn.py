@@ -54,7 +54,7 @@ from .lfsr import GALOIS_TAPS, lane_seeds
 from .mtj import MTJDevice, mix
 
 __all__ = ["SOp", "SNNConfig", "GoldenSNN", "INPUT_SEED_OFFSET", "fast_draw", "rate_codes",
-           "assign_labels", "classify"]
+           "assign_labels", "classify", "classify_proportion"]
 
 INPUT_SEED_OFFSET = 0x1A9E7
 
@@ -444,3 +444,19 @@ def classify(counts: np.ndarray, assigned: np.ndarray, n_classes: int) -> np.nda
         if sel.any():
             scores[:, c] = counts[:, sel].mean(axis=1)
     return np.argmax(scores, axis=1)
+
+
+def classify_proportion(counts: np.ndarray, train_counts: np.ndarray, train_labels: np.ndarray,
+                        n_classes: int) -> np.ndarray:
+    """Proportion-weighted variant of the Diehl & Cook read-out (BindsNET's
+    ``proportion_weighting``, Hazan et al. 2018): every neuron votes for every class with
+    its share of that class in its mean training response; reported next to
+    :func:`classify`, never instead of it."""
+    tc = np.asarray(train_counts, dtype=float)
+    rates = np.zeros((n_classes, tc.shape[1]))
+    for c in range(n_classes):
+        sel = train_labels == c
+        if sel.any():
+            rates[c] = tc[sel].mean(axis=0)
+    prop = rates / np.maximum(rates.sum(axis=0, keepdims=True), 1e-12)
+    return np.argmax(np.asarray(counts, dtype=float) @ prop.T, axis=1)

@@ -9,22 +9,24 @@ from ..golden.engine import Command, EngineConfig
 from ..hdl.engine import ArrayEngine
 from .lockstep import LockstepReport, Snapshot, run_lockstep
 
-__all__ = ["AmaranthDriver", "simulate", "amaranth_lockstep"]
+__all__ = ["AmaranthStreamDriver", "AmaranthDriver", "simulate", "amaranth_lockstep"]
 
 
-class AmaranthDriver:
-    """Lockstep driver over an Amaranth testbench context ``ctx`` and a debug engine."""
+class AmaranthStreamDriver:
+    """Drives a component with ``cmd``/``resp`` streams and ``busy`` from an Amaranth
+    testbench context ``ctx``, counting clock cycles."""
 
-    def __init__(self, ctx, dut: ArrayEngine):
+    def __init__(self, ctx, dut):
         self.ctx, self.dut, self.cycle = ctx, dut, 0
 
     async def _tick(self):
         await self.ctx.tick()
         self.cycle += 1
 
-    async def send(self, cmd: Command, n_resp: int) -> list[int]:
+    async def send_payload(self, payload, n_resp: int) -> list[int]:
+        """Issue one command payload, collect ``n_resp`` responses, wait until idle."""
         ctx, dut = self.ctx, self.dut
-        ctx.set(dut.cmd.payload, {"op": int(cmd.op), "row": cmd.row, "col": cmd.col, "arg": cmd.arg})
+        ctx.set(dut.cmd.payload, payload)
         ctx.set(dut.cmd.valid, 1)
         while True:
             ready = ctx.get(dut.cmd.ready)
@@ -43,6 +45,14 @@ class AmaranthDriver:
         while ctx.get(dut.busy):
             await self._tick()
         return out
+
+
+class AmaranthDriver(AmaranthStreamDriver):
+    """Lockstep driver over an Amaranth testbench context ``ctx`` and a debug engine."""
+
+    async def send(self, cmd: Command, n_resp: int) -> list[int]:
+        return await self.send_payload(
+            {"op": int(cmd.op), "row": cmd.row, "col": cmd.col, "arg": cmd.arg}, n_resp)
 
     async def snapshot(self) -> Snapshot:
         ctx, dut, cfg = self.ctx, self.dut, self.dut.config

@@ -21,6 +21,7 @@ import cocotb
 
 from ..golden.snn import SOP_WIDTH, GoldenSNN, SNNConfig, SOp
 from . import verilator
+from .amaranth_sim import AmaranthStreamDriver
 from .remote import CocotbSession
 
 __all__ = ["SNNSnapshot", "snn_commands", "snn_lockstep", "amaranth_snn_lockstep",
@@ -117,36 +118,10 @@ async def snn_lockstep(driver, cfg: SNNConfig, cmds, *, golden: GoldenSNN | None
 
 
 # -- Amaranth simulator -----------------------------------------------------------------
-class AmaranthSNNDriver:
-    def __init__(self, ctx, dut):
-        self.ctx, self.dut, self.cycle = ctx, dut, 0
-
-    async def _tick(self):
-        await self.ctx.tick()
-        self.cycle += 1
-
+class AmaranthSNNDriver(AmaranthStreamDriver):
     async def send(self, cmd, n: int) -> list[int]:
-        ctx, dut = self.ctx, self.dut
         op, col, arg = cmd
-        ctx.set(dut.cmd.payload, {"op": int(op), "col": int(col), "arg": int(arg)})
-        ctx.set(dut.cmd.valid, 1)
-        while True:
-            ready = ctx.get(dut.cmd.ready)
-            await self._tick()
-            if ready:
-                break
-        ctx.set(dut.cmd.valid, 0)
-        out = []
-        ctx.set(dut.resp.ready, 1)
-        while len(out) < n:
-            valid, payload = ctx.get(dut.resp.valid), ctx.get(dut.resp.payload)
-            await self._tick()
-            if valid:
-                out.append(int(payload))
-        ctx.set(dut.resp.ready, 0)
-        while ctx.get(dut.busy):
-            await self._tick()
-        return out
+        return await self.send_payload({"op": int(op), "col": int(col), "arg": int(arg)}, n)
 
     async def snapshot(self) -> SNNSnapshot:
         ctx, dut = self.ctx, self.dut

@@ -9,8 +9,8 @@ import pytest
 
 from synemu.golden.lfsr import LFSRBank
 from synemu.golden.mtj import MTJDevice
-from synemu.golden.snn import (GoldenSNN, SNNConfig, SOp, assign_labels, classify, fast_draw,
-                               rate_codes)
+from synemu.golden.snn import (GoldenSNN, SNNConfig, SOp, assign_labels, classify,
+                               classify_proportion, fast_draw, rate_codes)
 from synemu.sim.cocotb_snn import amaranth_snn_lockstep, snn_commands
 
 
@@ -189,6 +189,31 @@ def test_labelling():
     a = assign_labels(counts, labels, 3)
     assert a.tolist() == [0, 1, 1]
     assert classify(np.array([[0, 0, 5], [5, 0, 0]]), a, 3).tolist() == [1, 0]
+    # proportion weighting: neuron 0 is 100 % class 0, neurons 1 and 2 are 100 % class 1
+    assert classify_proportion(np.array([[0, 0, 5], [5, 0, 0], [1, 1, 1]]), counts, labels,
+                               3).tolist() == [1, 0, 1]
+
+
+def test_preset_device_params_merge():
+    from synemu.emu.mtj_cli import SNN_PRESETS, snn_config
+    cfg = snn_config("mnist5k", 784, 4)
+    for k, v in SNN_PRESETS["mnist5k"].get("device_params", {}).items():
+        assert getattr(cfg.device, k) == v
+    cfg = snn_config("mnist5k", 784, 4, device_params={"t_pulse": 5e-8})
+    assert cfg.device.t_pulse == 5e-8
+
+
+def test_cli_train_device_mtj_runs_the_stdp_network(tmp_path, capsys):
+    import json
+    from synemu.emu.cli import main
+    rc = main(["train", "--device", "mtj", "--dataset", "digits", "--param", "neurons=20",
+               "--out", str(tmp_path), "--json"])
+    assert rc == 0
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert last["command"] == "train" and last["learning"] == "unsupervised STDP"
+    assert last["n_neurons"] == 20 and 0.4 < last["test_accuracy"] <= 1.0
+    assert list(tmp_path.glob("train-mtj-digits-N20-s0-golden*.png"))
+    assert list(tmp_path.glob("train-mtj-digits-N20-s0-golden.json"))
 
 
 @pytest.mark.verilator
