@@ -76,7 +76,7 @@ def main(argv=None):
         lines.append("")
     (HERE / "REPORT.md").write_text("\n".join(lines))
     print(f"wrote {path} and {HERE / 'REPORT.md'}")
-    return 0 if all(s["status"] == "ok" for s in results["suites"].values()) else 1
+    return 0 if all(s["status"] == "ok" for s in ran.values()) else 1
 
 
 if __name__ == "__main__":
