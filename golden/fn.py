@@ -55,6 +55,7 @@ from .device import Device, Field
 __all__ = ["FNDevice"]
 
 _PHYS = {f.name for f in fields(phys.FNParams)}
+_DEFAULT = phys.FNParams()
 
 
 def _int(name, v, lo, hi):
@@ -80,15 +81,15 @@ class FNDevice(Device):
         "paper": dict(code_bits=16, lsb_exp=16, tick_s=1 / 64, counter_bits=16, rom_shift=4),
     }
 
-    # physics (defaults: fn_physics.PRESETS["illustrative"])
-    area_um2: float = 1.0
-    t_ox_nm: float = 12.0
-    c_pf: float = 1.0
-    alpha_a_per_v2: float = 1.1369e-6
-    beta_v_per_m: float = 2.53333e10
-    v0_v: float = 8.0
-    vp_v: float = 1.15
-    kappa_per_v: float = 1.0
+    # physics (defaults: those of fn_physics.FNParams, the illustrative preset)
+    area_um2: float = _DEFAULT.area_um2
+    t_ox_nm: float = _DEFAULT.t_ox_nm
+    c_pf: float = _DEFAULT.c_pf
+    alpha_a_per_v2: float = _DEFAULT.alpha_a_per_v2
+    beta_v_per_m: float = _DEFAULT.beta_v_per_m
+    v0_v: float = _DEFAULT.v0_v
+    vp_v: float = _DEFAULT.vp_v
+    kappa_per_v: float = _DEFAULT.kappa_per_v
     # hardware
     code_bits: int = 14
     lsb_exp: int = 14

@@ -421,15 +421,21 @@ class GoldenSNN:
 
 
 # -- Diehl & Cook labelling ---------------------------------------------------------------
-def assign_labels(counts: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
-    """Class of each neuron: the one with the highest mean spike count (Diehl & Cook);
-    neurons that never fired get -1."""
+def class_rates(counts: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Mean spike count of every neuron per class, shape (n_classes, neurons)."""
     counts = np.asarray(counts, dtype=float)
     rates = np.zeros((n_classes, counts.shape[1]))
     for c in range(n_classes):
         sel = labels == c
         if sel.any():
             rates[c] = counts[sel].mean(axis=0)
+    return rates
+
+
+def assign_labels(counts: np.ndarray, labels: np.ndarray, n_classes: int) -> np.ndarray:
+    """Class of each neuron: the one with the highest mean spike count (Diehl & Cook);
+    neurons that never fired get -1."""
+    rates = class_rates(counts, labels, n_classes)
     assigned = np.argmax(rates, axis=0)
     assigned[rates.max(axis=0) <= 0] = -1
     return assigned
@@ -452,11 +458,6 @@ def classify_proportion(counts: np.ndarray, train_counts: np.ndarray, train_labe
     ``proportion_weighting``, Hazan et al. 2018): every neuron votes for every class with
     its share of that class in its mean training response; reported next to
     :func:`classify`, never instead of it."""
-    tc = np.asarray(train_counts, dtype=float)
-    rates = np.zeros((n_classes, tc.shape[1]))
-    for c in range(n_classes):
-        sel = train_labels == c
-        if sel.any():
-            rates[c] = tc[sel].mean(axis=0)
+    rates = class_rates(train_counts, train_labels, n_classes)
     prop = rates / np.maximum(rates.sum(axis=0, keepdims=True), 1e-12)
     return np.argmax(np.asarray(counts, dtype=float) @ prop.T, axis=1)
