@@ -6,12 +6,14 @@ of ``device.state_width`` bits; the input vector ``x`` in ``lanes`` memories of
 (payload: ``op`` 4 bits, ``row``, ``col``, ``arg``), responses leave on ``resp``
 (``resp_width`` bits). All array work is a *sweep*: a 3-stage pipeline that reads one
 address of every lane memory per clock (stage 0), registers each lane's operands -- pulse,
-weight x input, device-LFSR word (stage 1) -- and writes the device rule's result back
-(stage 2), so a sweep of n slots takes n + 2 clocks. Addresses within a sweep are distinct
-and a sweep ends only when its pipeline is empty, so there are no read/write hazards.
+weight x input, device-LFSR word (stage 1) -- and hands them to the device rule (stage 2),
+whose result is written back ``L = rule.latency`` clocks later (stage 2 + L; the write
+address, lane mask and enable are delayed alongside). A sweep of n slots takes n + 2
+clocks, n + 2 + L if it writes. Addresses within a sweep are distinct and a sweep ends only
+when its pipeline, including pending writes, is empty, so there are no read/write hazards.
 """
 
-from amaranth.hdl import Array, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -53,6 +55,10 @@ class ArrayEngine(wiring.Component):
             raise TypeError(f"ArrayEngine needs an EngineConfig, not {config!r}")
         self.config = config
         self.rule = rule if rule is not None else rule_for(config.device)
+        lat = self.rule.latency
+        if not isinstance(lat, int) or isinstance(lat, bool) or lat < 0:
+            raise ValueError(f"{type(self.rule).__name__}.latency must be an int >= 0, "
+                             f"not {lat!r}")
         self.debug = debug
         dev = config.device
         P = config.lanes
@@ -133,12 +139,20 @@ class ArrayEngine(wiring.Component):
         q_valid = Signal()
         q_addr = Signal(range(cfg.depth))
         q_mask = Signal(P)
+        # stage 2 + k (k = 1..L): writes in flight through a pipelined rule
+        lat = rule.latency
+        w_valid = [Signal(name=f"w_valid{k}") for k in range(1, lat + 1)]
+        w_addr = [Signal(range(cfg.depth), name=f"w_addr{k}") for k in range(1, lat + 1)]
+        w_mask = [Signal(P, name=f"w_mask{k}") for k in range(1, lat + 1)]
         sweeping = Signal()
         issue = Signal()
         done = Signal()
+        drained = sweeping & (s_left == 0) & ~p_valid & ~q_valid
+        if lat:
+            drained = drained & ~Cat(*w_valid).any()
         m.d.comb += [
             issue.eq(sweeping & (s_left != 0)),
-            done.eq(sweeping & (s_left == 0) & ~p_valid & ~q_valid),
+            done.eq(drained),
         ]
         for l in range(P):
             m.d.comb += [rd[l].addr.eq(s_addr), xrd[l].addr.eq(s_chunk)]
@@ -167,7 +181,18 @@ class ArrayEngine(wiring.Component):
         m.d.sync += [q_valid.eq(p_valid), q_addr.eq(p_addr), q_mask.eq(p_mask)]
         products = []
         write_now = Signal()
-        m.d.comb += write_now.eq(q_valid & modifying)
+        if lat:
+            # a write's address and lane mask travel with the rule's pipeline
+            prev = (q_valid & modifying, q_addr, q_mask)
+            for k in range(lat):
+                m.d.sync += [w_valid[k].eq(prev[0]), w_addr[k].eq(prev[1]),
+                             w_mask[k].eq(prev[2])]
+                prev = (w_valid[k], w_addr[k], w_mask[k])
+            m.d.comb += write_now.eq(w_valid[-1])
+            wb_addr, wb_mask = w_addr[-1], w_mask[-1]
+        else:
+            m.d.comb += write_now.eq(q_valid & modifying)
+            wb_addr, wb_mask = q_addr, q_mask
         for l in range(P):
             # stage 1
             state1 = data.View(rule.layout, rd[l].data)
@@ -206,8 +231,8 @@ class ArrayEngine(wiring.Component):
             if dev.sample_period:
                 with m.If(kind == _Kind.SAMPLE):
                     m.d.comb += new.eq(rule.on_sample(m, state, samples, q_dev))
-            m.d.comb += [wr[l].addr.eq(q_addr), wr[l].data.eq(new),
-                         wr[l].en.eq(write_now & q_mask[l])]
+            m.d.comb += [wr[l].addr.eq(wb_addr), wr[l].data.eq(new),
+                         wr[l].en.eq(write_now & wb_mask[l])]
         lane_sum = Signal(signed(cfg.acc_width))
         m.d.comb += lane_sum.eq(tree_sum(products))
         with m.If(q_valid & ((kind == _Kind.FWD_INFER) | (kind == _Kind.FWD_TRAIN))):
