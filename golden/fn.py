@@ -79,6 +79,9 @@ class FNDevice(Device):
         "small": {},
         # DESIGN.md §1 illustrative physics, 16-bit codes of 15.3 µV (1 V range), 1/64 s ticks
         "paper": dict(code_bits=16, lsb_exp=16, tick_s=1 / 64, counter_bits=16, rom_shift=4),
+        # FPGA builds: 10-bit codes of 0.98 mV over the same 1 V, 1/32 s ticks (20-bit
+        # counters for the 18 s dwell at code 1); ROMs of 1 k words (pulse ROM 2 k)
+        "board": dict(code_bits=10, lsb_exp=10, tick_s=1 / 32, counter_bits=20, rom_shift=2),
     }
 
     # physics (defaults: those of fn_physics.FNParams, the illustrative preset)

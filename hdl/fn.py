@@ -1,22 +1,33 @@
 """Hardware of the FN-DAM synapse: FN decay counters (spec: :mod:`synemu.golden.fn`).
 
-Two ROMs, built once by :class:`~synemu.golden.fn.FNDevice` and shared by the golden model,
-are instantiated once per engine as ``amaranth.lib.memory.Memory`` with combinational read
-ports (the engine calls the rule combinationally, one slot per clock):
+A pipelined rule (:attr:`FNRule.latency` = ``code_bits`` clocks) whose ROMs are
+``amaranth.lib.memory.Memory`` blocks with *synchronous* read ports, so yosys maps the big
+ones to block RAM (ECP5 EBR, iCE40 SB_RAM40_4K) and the small ones to logic. All tables are
+derived from :class:`~synemu.golden.fn.FNDevice`'s ``enter_rom`` and ``pulse_rom``; the
+integer results are the golden model's, bit for bit. Per lane (``B = code_bits``,
+``E = enter_width``, ``C = counter_bits`` bits):
 
-* ``enter_rom`` (``2**code_bits`` x ``enter_width`` bits): per node and lane, one port for
-  ``enter_rom[n-1]`` plus ``code_bits`` ports of the binary search that makes a TICK of any
-  length exact in one slot;
-* ``pulse_rom`` (``(2**code_bits >> rom_shift) * 2**(pulse_bits-1)`` x
-  ``code_bits + frac_bits`` bits): one port per lane; an update also reads ``enter_rom``
-  at ``n1``, ``n1-1``, ``n1-2`` (three ports) and multiplies the fraction by a dwell
-  (``frac_bits`` x ``enter_width``).
+* TICK, per node, one binary-search level per clock: clock 0 reads ``enter_rom[n-1]``
+  (``2**B`` x E, one port per node) and clock 1 forms the age ``a``, saturated to E bits
+  (every entry is ``< 2**E``, so the comparisons do not change), and decides level
+  ``B-1`` against a constant; level ``b`` (clocks 2..B) only ever reads candidates
+  ``j | 1<<b`` whose low bits are zero, so it has its own ROM of ``2**(B-1-b)`` entries
+  (``enter_rom[cand-1]``; the levels of one node add up to one ``enter_rom``). Age, the
+  decided prefix of ``j`` and ``enter_rom[j-1]`` are carried in registers; the node's code,
+  counter and ``n`` come from shared delay lines (:meth:`DeviceRule.delay`).
+* UPDATE, on the last three clocks: ``pulse_rom`` (clock ``L-2``), then a dwell ROM
+  (``dwell[n] = enter_rom[n-1] - enter_rom[n]``, ``dwell[0] = 0``; ``2**B`` x C) at
+  ``n1`` and ``n1-1`` (clock ``L-1``), then the fraction x dwell product (``frac_bits`` x
+  C) and the counter arithmetic (clock ``L``); its inputs come from the delay lines.
 
-Sizes are device parameters (``code_bits``, ``rom_shift``, ``pulse_bits``) so a board build
-can pick small ROMs; the device validates them.
+The two nodes of a lane share each ROM through two read ports (one true-dual-port EBR on
+ECP5; yosys duplicates it on iCE40, whose block RAM has one read port). Sizes are device
+parameters (``code_bits``, ``rom_shift``, ``pulse_bits``; preset ``board`` for FPGA builds).
 """
 
+import numpy as np
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
+from amaranth.lib import data
 from amaranth.lib.memory import Memory
 
 from ..golden.fn import FNDevice
@@ -26,117 +37,154 @@ __all__ = ["FNRule"]
 
 
 class FNRule(DeviceRule):
-    """Combinational FN decay-counter rule; the two ROMs are created once per engine module
-    (first rule call) and every lane/node adds its own combinational read ports."""
+    """Pipelined FN decay-counter rule; ``latency = code_bits`` clocks for ``update`` and
+    ``tick`` alike (``update`` is padded through the shared state delay line)."""
 
     def __init__(self, device: FNDevice):
         if not isinstance(device, FNDevice):
             raise TypeError(f"FNRule needs an FNDevice, not {device!r}")
         super().__init__(device)
-        self._roms = None  # (module, enter_rom, pulse_rom)
         self._n = 0
+        e = device.enter_rom
+        B = device.code_bits
+        #: level b's ROM: enter_rom[cand - 1] for cand = (i << (b+1)) | (1 << b)
+        self._levels = [[int(e[(i << (b + 1)) + (1 << b) - 1]) for i in range(1 << (B - 1 - b))]
+                        for b in range(B)]
+        self._dwell = [0] + [int(v) for v in -np.diff(e)]
 
-    def _mems(self, m):
-        if self._roms is None or self._roms[0] is not m:
-            d = self.device
-            erom = Memory(shape=unsigned(d.enter_width), depth=d.n_codes,
-                          init=[int(v) for v in d.enter_rom])
-            qrom = Memory(shape=unsigned(d.q_width), depth=d.pulse_rom.size,
-                          init=[int(v) for v in d.pulse_rom])
-            m.submodules.fn_enter_rom = erom
-            m.submodules.fn_pulse_rom = qrom
-            self._roms = (m, erom, qrom)
-        return self._roms[1], self._roms[2]
+    @property
+    def latency(self) -> int:
+        """Clock 0 reads ``enter_rom[n-1]``, clocks 1..B decide one search level each."""
+        return self.device.code_bits
 
     def _name(self, what):
         self._n += 1
         return f"fn_{what}_{self._n}"
 
+    def _rom(self, m, shape, init, what):
+        mem = Memory(shape=shape, depth=len(init), init=init)
+        m.submodules[self._name(what)] = mem
+        return mem
+
     def _read(self, m, mem, addr, what):
-        port = mem.read_port(domain="comb")
-        data = Signal.like(port.data, name=self._name(what))
-        m.d.comb += [port.addr.eq(addr), data.eq(port.data)]
-        return data
+        """Synchronous read: data of ``addr`` one clock later."""
+        port = mem.read_port()
+        data_ = Signal.like(port.data, name=self._name(what))
+        m.d.comb += [port.addr.eq(addr), data_.eq(port.data)]
+        return data_
 
-    def _tick_node(self, m, code, cnt, k):
-        d = self.device
-        erom, _ = self._mems(m)
-        aw = max(d.enter_width, len(k), d.counter_bits) + 3
-        r = Signal(signed(max(d.counter_bits, len(k)) + 2), name=self._name("r"))
-        m.d.comb += r.eq(cnt - k)
-        live = code != 0
-        expired = Signal(name=self._name("expired"))
-        m.d.comb += expired.eq(live & (r <= 0))
-        e_prev = self._read(m, erom, (code - 1)[:d.code_bits], "e_prev")
-        age = Signal(signed(aw), name=self._name("age"))
-        m.d.comb += age.eq(e_prev - r)
-        # j = #{i : enter_rom[i] > age}, bit by bit (enter_rom strictly decreasing)
-        j = Const(0, d.code_bits)
-        e_hi = Const(0, d.enter_width)
-        for b in reversed(range(d.code_bits)):
-            cand = (j | (1 << b))[:d.code_bits]
-            e = self._read(m, erom, (cand - 1)[:d.code_bits], f"e_b{b}")
-            take = Signal(name=self._name(f"take{b}"))
-            m.d.comb += take.eq(e > age)
-            jn = Signal(d.code_bits, name=self._name(f"j{b}"))
-            eh = Signal(d.enter_width, name=self._name(f"ehi{b}"))
-            m.d.comb += [jn.eq(Mux(take, cand, j)), eh.eq(Mux(take, e, e_hi))]
-            j, e_hi = jn, eh
-        c_new = Mux(j != 0, e_hi - age, 0)
-        new_code = Mux(expired, j, code)
-        new_cnt = Mux(expired, c_new, Mux(live, r, cnt))
-        return new_code, new_cnt
+    def _view(self, value):
+        return data.View(self.layout, value)
 
+    # -- TICK ----------------------------------------------------------------------------------
     def tick(self, m, state, n, time, rand):
-        nl, cl = self._tick_node(m, state.nl, state.cl, n)
-        nr, cr = self._tick_node(m, state.nr, state.cr, n)
-        return self.pack(nl=nl, cl=cl, nr=nr, cr=cr)
+        d = self.device
+        B, E, L = d.code_bits, d.enter_width, self.latency
+        e_prev = self._rom(m, unsigned(E), [int(v) for v in d.enter_rom], "eprev")
+        levels = [None if b == B - 1 else self._rom(m, unsigned(E), self._levels[b], f"lvl{b}")
+                  for b in range(B)]
+        out = {}
+        for node in "lr":
+            code0 = state["n" + node]
+            # clock 0: enter_rom[n-1] (code 0 reads the last entry; it never expires)
+            ep = self._read(m, e_prev, (code0 - 1)[:B], "ep" + node)
+            # clock 1: age = enter_rom[n-1] - (c - k), saturated to E bits
+            s1 = self._view(self.delay(m, state, 1))
+            r1 = s1["c" + node] - self.delay(m, n, 1)
+            age_full = Signal(signed(max(E, len(r1)) + 2), name=self._name("agefull" + node))
+            m.d.comb += age_full.eq(ep - r1)
+            age = Signal(E, name=self._name("age" + node))
+            m.d.comb += age.eq(Mux(age_full[E:].any(), (1 << E) - 1, age_full[:E]))
+            # j = #{i : enter_rom[i] > age} MSB first; e_hi = enter_rom[j-1] of the last take
+            j, e_hi = Const(0, 0), Const(0, E)    # j: the decided bits above level b
+            for b in reversed(range(B)):
+                if b == B - 1:
+                    e = Const(self._levels[b][0], E)
+                else:
+                    # registered operands from the previous clock; the ROM was addressed then
+                    age_r = Signal(E, name=self._name(f"age{b}{node}"))
+                    j_r = Signal(len(j), name=self._name(f"j{b}{node}"))
+                    eh_r = Signal(E, name=self._name(f"ehi{b}{node}"))
+                    m.d.sync += [age_r.eq(age), j_r.eq(j), eh_r.eq(e_hi)]
+                    age, j, e_hi = age_r, j_r, eh_r
+                    e = rd_next
+                take = Signal(name=self._name(f"take{b}{node}"))
+                m.d.comb += take.eq(e > age)
+                jn = Signal(B - b, name=self._name(f"jn{b}{node}"))
+                eh = Signal(E, name=self._name(f"ehn{b}{node}"))
+                m.d.comb += [jn.eq(Cat(take, j)), eh.eq(Mux(take, e, e_hi))]
+                j, e_hi = jn, eh
+                if b:
+                    rd_next = self._read(m, levels[b - 1], j, f"e{b - 1}{node}")
+            # clock B: the node's code, counter and n from the delay lines
+            sL = self._view(self.delay(m, state, L))
+            code, cnt = sL["n" + node], sL["c" + node]
+            r = Signal(signed(max(d.counter_bits, len(n)) + 2), name=self._name("r" + node))
+            m.d.comb += r.eq(cnt - self.delay(m, n, L))
+            live = code != 0
+            expired = live & (r <= 0)
+            c_new = Mux(j != 0, e_hi - age, 0)
+            out["n" + node] = Mux(expired, j, code)
+            out["c" + node] = Mux(expired, c_new, Mux(live, r, cnt))
+        return self.pack(**out)
+
+    # -- UPDATE --------------------------------------------------------------------------------
+    def _pulse_select(self, m, state, pulse, k):
+        """(state view, pulse, right, left, code, counter) as presented ``k`` clocks ago."""
+        d = self.device
+        s = self._view(self.delay(m, state, k))
+        p = self.delay(m, pulse, k).as_signed()
+        right, left = p > 0, p < 0
+        code = Signal(d.code_bits, name=self._name("code"))
+        cnt = Signal(d.counter_bits, name=self._name("cnt"))
+        m.d.comb += [code.eq(Mux(right, s.nr, s.nl)), cnt.eq(Mux(right, s.cr, s.cl))]
+        return s, p, right, left, code, cnt
 
     def update(self, m, state, pulse, rand, time):
         d = self.device
-        erom, qrom = self._mems(m)
-        g = d.frac_bits
-        p = pulse.as_signed()
-        right = Signal(name=self._name("right"))
-        left = Signal(name=self._name("left"))
-        m.d.comb += [right.eq(p > 0), left.eq(p < 0)]
+        g, L = d.frac_bits, self.latency
+        qrom = self._rom(m, unsigned(d.q_width), [int(v) for v in d.pulse_rom], "pulse")
+        drom = self._rom(m, unsigned(d.counter_bits), self._dwell, "dwell")
+        # clock L-2: pulse_rom[code >> rom_shift, |p| - 1]
+        _, p, _, _, code, _ = self._pulse_select(m, state, pulse, L - 2)
         mag = Signal(d.pulse_bits, name=self._name("mag"))
         m.d.comb += mag.eq(Mux(p < 0, -p, p))
-        code = Signal(d.code_bits, name=self._name("code"))
-        cnt = Signal(d.counter_bits, name=self._name("cnt"))
-        m.d.comb += [code.eq(Mux(right, state.nr, state.nl)),
-                     cnt.eq(Mux(right, state.cr, state.cl))]
         addr = Cat((mag - 1)[:d.mag_bits], code[d.rom_shift:]) if d.mag_bits else code[d.rom_shift:]
+        q_rd = self._read(m, qrom, addr, "q")
+        # clock L-1: whole-code drop to n1, dwell ROM at n1 and n1 - 1
+        _, p, _, _, code, _ = self._pulse_select(m, state, pulse, L - 1)
         q = Signal(d.q_width, name=self._name("q"))
-        m.d.comb += q.eq(Mux(mag != 0, self._read(m, qrom, addr, "q"), 0))
+        m.d.comb += q.eq(Mux(p != 0, q_rd, 0))
         n1 = Signal(signed(d.code_bits + 2), name=self._name("n1"))
         m.d.comb += n1.eq(code - (q >> g))
         n1c = Signal(d.code_bits, name=self._name("n1c"))
         m.d.comb += n1c.eq(Mux(n1 < 0, 0, n1))
-        e1 = self._read(m, erom, n1c, "e1")
-        e0 = self._read(m, erom, Mux(n1c == 0, 0, n1c - 1)[:d.code_bits], "e0")
-        em = self._read(m, erom, Mux(n1c < 2, 0, n1c - 2)[:d.code_bits], "em")
-        dw1 = Signal(d.enter_width, name=self._name("dw1"))
-        dw2 = Signal(d.enter_width, name=self._name("dw2"))
-        m.d.comb += [dw1.eq(e0 - e1), dw2.eq(em - e0)]
-        sub = Signal(d.enter_width + g, name=self._name("sub"))
-        m.d.comb += sub.eq((q[:g] * dw1) >> g)
-        cw = max(d.counter_bits, d.enter_width + g) + 2
+        dw1 = self._read(m, drom, n1c, "dw1")
+        dw2 = self._read(m, drom, Mux(n1c == 0, 0, n1c - 1)[:d.code_bits], "dw2")
+        f = Signal(g, name=self._name("f"))
+        n1c_r = Signal(d.code_bits, name=self._name("n1c_r"))
+        below = Signal(name=self._name("below"))     # n1 <= 0
+        m.d.sync += [f.eq(q[:g]), n1c_r.eq(n1c), below.eq(n1 <= 0)]
+        # clock L: the fraction comes out of the counter, maybe one more code step
+        s, _, right, left, _, cnt = self._pulse_select(m, state, pulse, L)
+        sub = Signal(d.counter_bits, name=self._name("sub"))
+        m.d.comb += sub.eq((f * dw1) >> g)
+        cw = d.counter_bits + 2
         c1 = Signal(signed(cw), name=self._name("c1"))
         c2 = Signal(signed(cw + 1), name=self._name("c2"))
         m.d.comb += [c1.eq(cnt - sub), c2.eq(c1 + dw2)]
         step = c1 <= 0
         floor = Signal(name=self._name("floor"))
-        m.d.comb += floor.eq((n1 <= 0) | (step & (n1c == 1)))
+        m.d.comb += floor.eq(below | (step & (n1c_r == 1)))
         new_code = Signal(d.code_bits, name=self._name("ncode"))
         new_cnt = Signal(d.counter_bits, name=self._name("ncnt"))
         m.d.comb += [
-            new_code.eq(Mux(floor, 0, Mux(step, n1c - 1, n1c))),
+            new_code.eq(Mux(floor, 0, Mux(step, n1c_r - 1, n1c_r))),
             new_cnt.eq(Mux(floor, 0, Mux(step, Mux(c2 < 0, 0, c2), c1))),
         ]
         return self.pack(
-            nl=Mux(left, new_code, state.nl), cl=Mux(left, new_cnt, state.cl),
-            nr=Mux(right, new_code, state.nr), cr=Mux(right, new_cnt, state.cr))
+            nl=Mux(left, new_code, s.nl), cl=Mux(left, new_cnt, s.cl),
+            nr=Mux(right, new_code, s.nr), cr=Mux(right, new_cnt, s.cr))
 
     def train_weight(self, m, state, time):
         d = self.device

@@ -143,6 +143,73 @@ def test_lockstep_reports_first_mismatch():
     assert (m.index, m.what, m.where, m.expected, m.actual) == (0, "synapse", "row 1 col 1 field 'w'", 5, 0)
 
 
+# -- pipelined device rules (DeviceRule.latency) --------------------------------------------
+def _pipelined_probe(latency):
+    from amaranth.hdl import Signal
+    from amaranth.lib.data import View
+    from synemu.hdl.probe import ProbeRule
+
+    class PipelinedProbe(ProbeRule):
+        """The probe rule behind ``latency`` clocks: ``update`` delays its inputs, ``tick``
+        its result, ``on_sample`` one clock of each (every input must be aligned)."""
+
+        def update(self, m, state, pulse, rand, time):
+            dl = lambda v: self.delay(m, v, self.latency)
+            return super().update(m, View(self.layout, dl(state)), dl(pulse), dl(rand), dl(time))
+
+        def tick(self, m, state, n, time, rand):
+            out = Signal(self.device.state_width)
+            m.d.comb += out.eq(super().tick(m, state, n, time, rand))
+            return self.delay(m, out, self.latency)
+
+        def on_sample(self, m, state, samples, rand):
+            out = Signal(self.device.state_width)
+            m.d.comb += out.eq(super().on_sample(m, View(self.layout, self.delay(m, state, 1)),
+                                                 self.delay(m, samples, 1), self.delay(m, rand, 1)))
+            return self.delay(m, out, self.latency - 1)
+
+    PipelinedProbe.latency = latency
+    return PipelinedProbe
+
+
+@pytest.mark.parametrize("latency", [1, 3])
+@pytest.mark.parametrize("shape", [(3, 4, 1, "nearest_even", 2), (2, 8, 4, "stochastic", 3)])
+def test_lockstep_amaranth_pipelined_rule(monkeypatch, latency, shape):
+    """A rule with latency L: write-back delayed by L, every command still bit-exact (LEARN's
+    forward/update sweeps back to back, SAMPLE sweeps, TICKs), and a writing sweep of n slots
+    takes L clocks more."""
+    from synemu.hdl import registry
+    from synemu.sim.amaranth_sim import simulate
+    rows, cols, lanes, rounding, eta = shape
+    cfg = EngineConfig(device=ProbeDevice(), rows=rows, cols=cols, lanes=lanes, rounding=rounding,
+                       eta=eta)
+    cmds = random_commands(cfg, 11, 250)
+
+    async def body(drv):
+        rep = await run_lockstep(drv, cfg, cmds)
+        c0 = drv.cycle
+        await drv.send(Command(Op.TICK, 0, 0, 1), 0)
+        c1 = drv.cycle
+        await drv.send(Command(Op.FORWARD), rows)
+        return rep, c1 - c0
+
+    base_rep, base_tick = simulate(cfg, body)
+    monkeypatch.setitem(registry.RULES, ProbeDevice, _pipelined_probe(latency))
+    rep, tick = simulate(cfg, body)
+    assert base_rep.ok and rep.ok, str((base_rep.mismatches + rep.mismatches)[0])
+    assert rep.commands == 250
+    assert tick == base_tick + latency
+
+
+@pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
+def test_bad_rule_latency_is_rejected(monkeypatch):
+    from synemu.hdl import registry
+    from synemu.hdl.engine import ArrayEngine
+    monkeypatch.setitem(registry.RULES, ProbeDevice, _pipelined_probe(-1))
+    with pytest.raises(ValueError, match="latency must be an int >= 0, not -1"):
+        ArrayEngine(EngineConfig(device=ProbeDevice(), rows=2, cols=2))
+
+
 # -- lockstep on Verilator ------------------------------------------------------------------
 VERILATOR_CASES = [
     # device, rows, cols, lanes, rounding, eta, commands x seeds

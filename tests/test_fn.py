@@ -243,6 +243,60 @@ def test_directed_lockstep_amaranth():
     assert int(g.state["nl"][1, 3]) < cfg.device.n_codes - 1  # the long tick did decay it
 
 
+def deep_search_commands(cfg: EngineConfig) -> list[Command]:
+    """TICKs whose expiring nodes land exactly on (``age = enter_rom[i]``) and one tick short
+    of (``enter_rom[i] - 1``) every code boundary ``i``, so every entry of every binary-search
+    level decides a tie both ways, plus ages at and past ``enter_rom[0]`` (saturation, floor);
+    then every pulse width of both signs at codes near the floor and near the top."""
+    d = cfg.device
+    e, top = [int(v) for v in d.enter_rom], d.n_codes - 1
+    dwell = lambda n: e[n - 1] - e[n]
+    w = lambda nl, cl, nr, cr: int(d.pack({"nl": np.array(nl), "cl": np.array(cl),
+                                            "nr": np.array(nr), "cr": np.array(cr)}))
+    slots = [(r, c) for r in range(cfg.rows) for c in range(cfg.cols)]
+    # a node (n, c) expiring under TICK k has age e[n-1] + k - c: target age a from code n
+    # with d = a - e[n-1] >= 0 and c = k - d, where k = the group's largest d
+    nodes = [(i + 1, 0) for i in range(top)] + [(i + 2, dwell(i + 1) - 1) for i in range(top - 1)]
+    nodes += [(1, 0), (1, 1), (2, dwell(1)), (top, e[0] - e[top - 1])]  # ages e[0], e[0]+1, ...
+    cmds = []
+    for g in range(0, len(nodes), 2 * len(slots)):
+        grp = nodes[g:g + 2 * len(slots)]
+        grp += [grp[-1]] * (2 * len(slots) - len(grp))
+        k = max(dd for _, dd in grp)
+        for s, (r, c) in enumerate(slots):
+            (nl, dl), (nr, dr) = grp[2 * s], grp[2 * s + 1]
+            cmds.append(Command(Op.WRITE, r, c, w(nl, k - dl, nr, k - dr)))
+        cmds.append(Command(Op.TICK, 0, 0, k))
+    for s, (r, c) in enumerate(slots):     # far past the floor: age saturates
+        cmds.append(Command(Op.WRITE, r, c, w(top - s, s, 1 + s, dwell(1 + s))))
+    cmds.append(Command(Op.TICK, 0, 0, (1 << 32) - 1))
+    rng = np.random.default_rng(3)
+    for codes in ((1, 2), (3, top), (top - 1, top - 2), (top, 1)):
+        for p in range(1, (1 << d.mag_bits) + 1):   # widths 1..2**mb (+2**mb does not fit)
+            for r, c in slots[:4]:
+                cmds.append(Command(Op.WRITE, r, c, w(codes[0], int(rng.integers(1, dwell(codes[0]) + 1)),
+                                                      codes[1], int(rng.integers(1, dwell(codes[1]) + 1)))))
+            pos = min(p, (1 << d.mag_bits) - 1)
+            cmds += [Command(Op.UPDATE, 0, 0, pos), Command(Op.UPDATE, 0, 1, -p),
+                     Command(Op.UPD_ROW, 1, 0, pos if p % 2 else -p)]
+    return cmds
+
+
+@pytest.mark.parametrize("preset", ["tiny", "board"])
+def test_deep_search_and_pulse_edges_lockstep_amaranth(preset):
+    """Bit-exact with the pipelined rule (latency = code_bits clocks) on TICKs that end at,
+    just before and just after code boundaries at every search level, and on pulses of
+    every width at the floor and the top."""
+    dev = FNDevice(**TINY) if preset == "tiny" else make_device("fn", preset=preset)
+    cfg = EngineConfig(device=dev, rows=2, cols=4, lanes=2, eta=3, seed=2)
+    from synemu.hdl.registry import rule_for
+    assert rule_for(dev).latency == dev.code_bits > 0
+    cmds = deep_search_commands(cfg)
+    rep = amaranth_lockstep(cfg, cmds)
+    assert rep.ok, rep.mismatches[:3]
+    assert rep.commands == len(cmds) > 300
+
+
 @pytest.mark.parametrize("extra", [{}, dict(code_bits=6, lsb_exp=6, tick_s=16.0, rom_shift=0,
                                             pulse_bits=3, frac_bits=5, weight_shift=2,
                                             t_pulse_s=30.0)])
@@ -274,7 +328,8 @@ def test_lockstep_verilator_many_seeds():
         golden = GoldenEngine(cfg)
 
         async def go():
-            out = [await run_lockstep(drv, cfg, directed_commands(cfg), golden=golden)]
+            out = [await run_lockstep(drv, cfg, directed_commands(cfg), golden=golden),
+                   await run_lockstep(drv, cfg, deep_search_commands(cfg), golden=golden)]
             for seed in range(10):
                 out.append(await run_lockstep(drv, cfg, fn_commands(cfg, 100 + seed, 120),
                                               golden=golden))
@@ -282,7 +337,8 @@ def test_lockstep_verilator_many_seeds():
 
         reps = asyncio.run(go())
     assert all(r.ok for r in reps), [r.mismatches for r in reps if not r.ok]
-    assert sum(r.commands for r in reps) == len(directed_commands(cfg)) + 1200
+    assert sum(r.commands for r in reps) == (len(directed_commands(cfg)) + 1200
+                                              + len(deep_search_commands(cfg)))
 
 
 # -- fidelity, learning, CLI ------------------------------------------------------------------
