@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..golden.engine import OP_WIDTH, EngineConfig, Op
 from ..golden.fixed import IntFormat, Rounding, clog2
-from .fixed import round_shift, saturate, tree_sum
+from .fixed import mul, round_shift, saturate, tree_sum
 from .lfsr import LFSRBank
 from .registry import rule_for
 
@@ -198,7 +198,7 @@ class ArrayEngine(wiring.Component):
             state1 = data.View(rule.layout, rd[l].data)
             x_l = xrd[l].data
             prod = Signal(signed(cfg.err_width + cfg.x_width), name=f"prod{l}")
-            m.d.comb += prod.eq(err * x_l)
+            m.d.comb += prod.eq(mul(err, x_l))
             learn_pulse = saturate(round_shift(prod, cfg.eta, cfg.rounding, rng.words[l]),
                                    dev.pulse_width)
             pulse = Signal(signed(dev.pulse_width), name=f"pulse{l}")
@@ -213,7 +213,7 @@ class ArrayEngine(wiring.Component):
             q_state = Signal(dev.state_width, name=f"q_state{l}")
             q_pulse = Signal(signed(dev.pulse_width), name=f"q_pulse{l}")
             q_prod = Signal(signed(dev.weight_width + cfg.x_width), name=f"q_prod{l}")
-            m.d.sync += [q_state.eq(rd[l].data), q_pulse.eq(pulse), q_prod.eq(w.as_signed() * x_l)]
+            m.d.sync += [q_state.eq(rd[l].data), q_pulse.eq(pulse), q_prod.eq(mul(w.as_signed(), x_l))]
             if dev_rng is not None:
                 # the lane's word for this slot (the LFSR steps again for the next slot)
                 q_dev = Signal(dev.rand_width, name=f"q_dev{l}")

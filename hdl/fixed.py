@@ -7,7 +7,7 @@ from amaranth.hdl import Const, Mux, Value, signed, unsigned
 
 from ..golden.fixed import IntFormat, Rounding
 
-__all__ = ["saturate", "round_shift", "tree_sum", "Rounding"]
+__all__ = ["saturate", "round_shift", "tree_sum", "mul", "Rounding"]
 
 
 def saturate(value, width: int, is_signed: bool = True) -> Value:
@@ -61,3 +61,24 @@ def tree_sum(values) -> Value:
             nxt.append(values[-1])
         values = nxt
     return values[0]
+
+
+def mul(a, b, *, narrow: int = 3) -> Value:
+    """``a * b`` (full-width product, Amaranth's result shape). When one operand has at most
+    ``narrow`` bits, the product is built from shifts and adds of the other operand, so
+    synthesis spends no DSP block on it (a spike or a +-1 weight times a word costs a few
+    LUTs, where ``synth_ice40 -dsp`` would otherwise take one of the UP5K's 8 SB_MAC16)."""
+    a, b = Value.cast(a), Value.cast(b)
+    if len(a) < len(b):
+        a, b = b, a
+    shape = (a * b).shape()
+    if len(b) > narrow:
+        return a * b
+    terms = []
+    for i in range(len(b)):
+        term = Mux(b[i], a << i, 0)
+        if b.shape().signed and i == len(b) - 1:
+            term = -term          # the sign bit of a two's-complement operand weighs -2**i
+        terms.append(term)
+    total = tree_sum(terms)
+    return total[:shape.width].as_signed() if shape.signed else total[:shape.width]

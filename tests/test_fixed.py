@@ -85,6 +85,27 @@ def test_tree_sum_balanced_and_exact():
     np.testing.assert_array_equal(_comb_eval(build, ins), ins.sum(axis=1))
 
 
+@pytest.mark.parametrize("sa,sb", [(signed(8), signed(2)), (signed(7), signed(3)),
+                                   (unsigned(6), signed(2)), (signed(5), unsigned(2)),
+                                   (signed(2), signed(2)), (unsigned(4), unsigned(3))])
+def test_mul_narrow_operand_exhaustive(sa, sb):
+    """Shift-add products (no DSP) equal a * b for every operand pair, shapes included."""
+    def rng(s):
+        return np.arange(-(1 << s.width - 1), 1 << s.width - 1) if s.signed else np.arange(1 << s.width)
+
+    shape = (Signal(sa) * Signal(sb)).shape()
+
+    def build(m):
+        a, b = Signal(sa), Signal(sb)
+        assert H.mul(a, b).shape() == shape and H.mul(b, a).shape() == shape
+        o = Signal(shape)
+        m.d.comb += o.eq(H.mul(b, a))
+        return (a, b), o
+
+    ins = np.array([(x, y) for x in rng(sa) for y in rng(sb)])
+    np.testing.assert_array_equal(_comb_eval(build, ins), ins[:, 0] * ins[:, 1])
+
+
 def test_formats_and_errors():
     f = IntFormat(6, True)
     assert (f.min, f.max) == (-32, 31)
