@@ -210,13 +210,14 @@ def check_timing(report: dict) -> None:
 
 
 def capacity_sweep(board: str, device: str, *, lanes: int = 4, sizes=(16, 32, 64), out="build",
-                   device_params: dict | None = None, engine: dict | None = None) -> list[dict]:
+                   preset: str | None = None, device_params: dict | None = None,
+                   engine: dict | None = None) -> list[dict]:
     """Build square ``n x n`` arrays (timing failures reported, not raised) for each size;
     one row per size: fits, fmax_mhz, lut, ff, bram, dsp, synapse_updates_per_s (lanes x
     min(Fmax, board clock)), error."""
     from ..golden.devices import make_device
     b = get_board(board)
-    dev = make_device(device, **(device_params or {}))
+    dev = make_device(device, preset=preset, **(device_params or {}))
     rows = []
     for n in sizes:
         cfg = EngineConfig(device=dev, rows=n, cols=n, lanes=lanes, **(engine or {}))

@@ -11,10 +11,25 @@ import numpy as np
 __all__ = ["register"]
 
 
+def _engine_overrides(args) -> dict:
+    """``--engine KEY=VALUE`` pairs (EngineConfig fields), unknown keys named."""
+    import dataclasses
+
+    from ..golden.engine import EngineConfig
+    kw = dict(getattr(args, "engine", None) or [])
+    fixed = {"device", "rows", "cols", "lanes"}
+    known = {f.name for f in dataclasses.fields(EngineConfig)} - fixed
+    bad = sorted(set(kw) - known)
+    if bad:
+        raise SystemExit(f"--engine: unknown engine parameter(s) {', '.join(bad)}; "
+                         f"known: {', '.join(sorted(known))}")
+    return kw
+
+
 def _engine_config(args, device, **engine):
     from ..golden.engine import EngineConfig
     return EngineConfig(device=device, rows=args.rows, cols=args.cols, lanes=args.lanes,
-                        **engine)
+                        **{**_engine_overrides(args), **engine})
 
 
 def cmd_build(args):
@@ -156,7 +171,8 @@ def cmd_capacity(args):
     from .build import capacity_sweep
     out = out_dir(args.out)
     rows = capacity_sweep(args.board, args.device, lanes=args.lanes, sizes=args.sizes,
-                          out=out)
+                          out=out, preset=args.preset, device_params=dict(args.param),
+                          engine=_engine_overrides(args))
     save_json(rows, out / f"capacity-{args.board}-{args.device}.json")
     lines = [f"capacity of {args.board} for {args.device} ({args.lanes} lanes):"]
     for r in rows:
@@ -168,8 +184,12 @@ def cmd_capacity(args):
 
 
 def register(sub):
-    from ..emu.cli import add_common, add_device_args
+    from ..emu.cli import _param, add_common, add_device_args
     from .platforms import BOARDS
+
+    def engine_args(p):
+        p.add_argument("--engine", type=_param, action="append", default=[], metavar="KEY=VALUE",
+                       help="engine parameter override, e.g. x_width=2 (repeatable)")
 
     def shape(p, rows=8, cols=16, lanes=2):
         p.add_argument("--rows", type=int, default=rows)
@@ -179,6 +199,7 @@ def register(sub):
     b = sub.add_parser("build", help="bitstream + resource/Fmax report for a board (YoWASP)")
     b.add_argument("--board", required=True, choices=sorted(BOARDS))
     add_device_args(b)
+    engine_args(b)
     shape(b)
     b.add_argument("--baud", type=int, default=None, help="UART baud (default 1000000)")
     b.add_argument("--allow-timing-fail", action="store_true",
@@ -212,7 +233,8 @@ def register(sub):
 
     c = sub.add_parser("capacity", help="largest array that fits a board, with Fmax")
     c.add_argument("--board", required=True, choices=sorted(BOARDS))
-    c.add_argument("--device", default="ideal")
+    add_device_args(c)
+    engine_args(c)
     c.add_argument("--lanes", type=int, default=4)
     c.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64],
                    help="square array sizes to try")

@@ -121,6 +121,9 @@ class MTJDevice(Device):
         "illustrative": {"physics": "illustrative"},
         "symmetric": {"physics": "symmetric"},
         "snn": {"physics": "illustrative", "pulse_bits": 4},
+        # board builds: a 16-bit device LFSR, so the mixer's multiply is one 16x16 DSP
+        # per lane (the 32-bit one takes three; the iCE40UP5K has 8)
+        "board": {"physics": "illustrative", "rand_bits": 16},
     }
     pulse_bits: int = 4
     rand_bits: int = 32

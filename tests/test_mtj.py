@@ -66,6 +66,25 @@ def test_switching_rate_matches_psw(code, direction):
     assert abs(rate - p_phys) <= Z * sd + 1.0 / (1 << dev.prob_bits), (rate, p_phys)
 
 
+@pytest.mark.parametrize("code", [2, 3, 4])
+def test_board_preset_16bit_lfsr_switching(code):
+    """Preset ``board`` (16-bit device LFSR, one DSP per lane): over one full LFSR period
+    every nonzero 16-bit draw occurs once, so the switching rate is exactly (T-1)/(2**16-1);
+    neighbouring draws still switch independently (joint rate ~ p**2)."""
+    dev = make_device("mtj", preset="board")
+    assert dev.rand_bits == 16 and dev.prob_bits == 16
+    n = (1 << 16) - 1
+    words = _draws(n, seed=code, width=16)
+    for direction, s0, pulse in (("ltp", 0, code), ("ltd", 1, -code)):
+        new = dev.update({"s": np.full(n, s0, np.uint8)}, np.full(n, pulse), words)["s"]
+        sw = new != s0
+        t = (dev.ltp_thresholds if direction == "ltp" else dev.ltd_thresholds)[code]
+        assert sw.sum() == t - 1
+        p = sw.mean()
+        both = np.mean(sw[1:] & sw[:-1])
+        assert abs(both - p * p) <= Z * math.sqrt(p * p / n) + 1 / n
+
+
 def test_successive_draws_are_decorrelated_by_the_mixer():
     """Consecutive Galois words are shifted copies; after mix() joint switching of
     neighbours matches p^2 (without mixing it is ~p/2)."""
