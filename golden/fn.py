@@ -79,9 +79,12 @@ class FNDevice(Device):
         "small": {},
         # DESIGN.md §1 illustrative physics, 16-bit codes of 15.3 µV (1 V range), 1/64 s ticks
         "paper": dict(code_bits=16, lsb_exp=16, tick_s=1 / 64, counter_bits=16, rom_shift=4),
-        # FPGA builds: 10-bit codes of 0.98 mV over the same 1 V, 1/32 s ticks (20-bit
-        # counters for the 18 s dwell at code 1); ROMs of 1 k words (pulse ROM 2 k)
+        # ECP5 builds: 10-bit codes of 0.98 mV over the same 1 V, 1/32 s ticks (20-bit
+        # counters: the dwell at code 1 is 5 h); ROMs of 1 k words (pulse ROM 2 k)
         "board": dict(code_bits=10, lsb_exp=10, tick_s=1 / 32, counter_bits=20, rom_shift=2),
+        # iCE40UP5K builds: 8-bit codes of 3.9 mV over 1 V, 2 s ticks, 48-bit state;
+        # ROMs of 256 words (pulse ROM 512), 21-bit enter times
+        "ice40": dict(code_bits=8, lsb_exp=8, tick_s=2.0, counter_bits=16, rom_shift=2),
     }
 
     # physics (defaults: those of fn_physics.FNParams, the illustrative preset)

@@ -50,7 +50,7 @@ class DeviceRule:
             entry = lines[id(value)] = (value, [value])
         chain = entry[1]
         while len(chain) <= cycles:
-            reg = Signal(value.shape(), name=f"dly{len(lines)}_{len(chain)}")
+            reg = Signal(value.shape(), name=f"dly{len(lines)}_{len(chain)}", reset_less=True)
             m.d.sync += reg.eq(chain[-1])
             chain.append(reg)
         return chain[cycles]

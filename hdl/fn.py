@@ -15,14 +15,16 @@ integer results are the golden model's, bit for bit. Per lane (``B = code_bits``
   (``enter_rom[cand-1]``; the levels of one node add up to one ``enter_rom``). Age, the
   decided prefix of ``j`` and ``enter_rom[j-1]`` are carried in registers; the node's code,
   counter and ``n`` come from shared delay lines (:meth:`DeviceRule.delay`).
-* UPDATE, on the last three clocks: ``pulse_rom`` (clock ``L-2``), then a dwell ROM
+* UPDATE, on the last four clocks: ``pulse_rom`` (clock ``L-3``), then a dwell ROM
   (``dwell[n] = enter_rom[n-1] - enter_rom[n]``, ``dwell[0] = 0``; ``2**B`` x C) at
-  ``n1`` and ``n1-1`` (clock ``L-1``), then the fraction x dwell product (``frac_bits`` x
-  C) and the counter arithmetic (clock ``L``); its inputs come from the delay lines.
+  ``n1`` and ``n1-1`` (clock ``L-2``), the fraction x dwell product (``frac_bits`` x C,
+  clock ``L-1``) and the counter arithmetic (clock ``L``); its inputs come from the delay
+  lines. The last clock of either method is one adder and a few muxes deep.
 
 The two nodes of a lane share each ROM through two read ports (one true-dual-port EBR on
-ECP5; yosys duplicates it on iCE40, whose block RAM has one read port). Sizes are device
-parameters (``code_bits``, ``rom_shift``, ``pulse_bits``; preset ``board`` for FPGA builds).
+ECP5; yosys duplicates it on iCE40, whose block RAM has one read port); ROMs of at least
+:attr:`FNRule.block_rom_min` words are marked for block RAM. Sizes are device parameters
+(``code_bits``, ``rom_shift``, ``pulse_bits``; presets ``board`` and ``ice40`` for FPGAs).
 """
 
 import numpy as np
@@ -39,6 +41,10 @@ __all__ = ["FNRule"]
 class FNRule(DeviceRule):
     """Pipelined FN decay-counter rule; ``latency = code_bits`` clocks for ``update`` and
     ``tick`` alike (``update`` is padded through the shared state delay line)."""
+
+    #: ROMs of at least this many words are marked ``rom_style = "block"`` (yosys would map
+    #: 64..128-word ROMs to logic: ~40 % more LUTs for a lane on ECP5 and iCE40)
+    block_rom_min = 64
 
     def __init__(self, device: FNDevice):
         if not isinstance(device, FNDevice):
@@ -62,7 +68,8 @@ class FNRule(DeviceRule):
         return f"fn_{what}_{self._n}"
 
     def _rom(self, m, shape, init, what):
-        mem = Memory(shape=shape, depth=len(init), init=init)
+        attrs = {"rom_style": "block"} if len(init) >= self.block_rom_min else None
+        mem = Memory(shape=shape, depth=len(init), init=init, attrs=attrs)
         m.submodules[self._name(what)] = mem
         return mem
 
@@ -72,6 +79,10 @@ class FNRule(DeviceRule):
         data_ = Signal.like(port.data, name=self._name(what))
         m.d.comb += [port.addr.eq(addr), data_.eq(port.data)]
         return data_
+
+    def _reg(self, shape, what):
+        """A pipeline register (no reset: the sweep pipeline qualifies its outputs)."""
+        return Signal(shape, name=self._name(what), reset_less=True)
 
     def _view(self, value):
         return data.View(self.layout, value)
@@ -102,20 +113,26 @@ class FNRule(DeviceRule):
                     e = Const(self._levels[b][0], E)
                 else:
                     # registered operands from the previous clock; the ROM was addressed then
-                    age_r = Signal(E, name=self._name(f"age{b}{node}"))
-                    j_r = Signal(len(j), name=self._name(f"j{b}{node}"))
-                    eh_r = Signal(E, name=self._name(f"ehi{b}{node}"))
+                    age_r = self._reg(E, f"age{b}{node}")
+                    j_r = self._reg(len(j), f"j{b}{node}")
+                    eh_r = self._reg(E, f"ehi{b}{node}")
                     m.d.sync += [age_r.eq(age), j_r.eq(j), eh_r.eq(e_hi)]
                     age, j, e_hi = age_r, j_r, eh_r
                     e = rd_next
                 take = Signal(name=self._name(f"take{b}{node}"))
                 m.d.comb += take.eq(e > age)
                 jn = Signal(B - b, name=self._name(f"jn{b}{node}"))
-                eh = Signal(E, name=self._name(f"ehn{b}{node}"))
-                m.d.comb += [jn.eq(Cat(take, j)), eh.eq(Mux(take, e, e_hi))]
-                j, e_hi = jn, eh
+                m.d.comb += jn.eq(Cat(take, j))
                 if b:
-                    rd_next = self._read(m, levels[b - 1], j, f"e{b - 1}{node}")
+                    eh = Signal(E, name=self._name(f"ehn{b}{node}"))
+                    m.d.comb += eh.eq(Mux(take, e, e_hi))
+                    rd_next = self._read(m, levels[b - 1], jn, f"e{b - 1}{node}")
+                else:
+                    # last level: both counter candidates in parallel with the comparison
+                    c_new = Signal(E + 1, name=self._name("cnew" + node))
+                    m.d.comb += c_new.eq(Mux(take, e - age, Mux(j != 0, e_hi - age, 0)))
+                    eh = e_hi
+                j, e_hi = jn, eh
             # clock B: the node's code, counter and n from the delay lines
             sL = self._view(self.delay(m, state, L))
             code, cnt = sL["n" + node], sL["c" + node]
@@ -123,7 +140,6 @@ class FNRule(DeviceRule):
             m.d.comb += r.eq(cnt - self.delay(m, n, L))
             live = code != 0
             expired = live & (r <= 0)
-            c_new = Mux(j != 0, e_hi - age, 0)
             out["n" + node] = Mux(expired, j, code)
             out["c" + node] = Mux(expired, c_new, Mux(live, r, cnt))
         return self.pack(**out)
@@ -142,17 +158,17 @@ class FNRule(DeviceRule):
 
     def update(self, m, state, pulse, rand, time):
         d = self.device
-        g, L = d.frac_bits, self.latency
+        g, C, L = d.frac_bits, d.counter_bits, self.latency
         qrom = self._rom(m, unsigned(d.q_width), [int(v) for v in d.pulse_rom], "pulse")
-        drom = self._rom(m, unsigned(d.counter_bits), self._dwell, "dwell")
-        # clock L-2: pulse_rom[code >> rom_shift, |p| - 1]
-        _, p, _, _, code, _ = self._pulse_select(m, state, pulse, L - 2)
+        drom = self._rom(m, unsigned(C), self._dwell, "dwell")
+        # clock L-3: pulse_rom[code >> rom_shift, |p| - 1]
+        _, p, _, _, code, _ = self._pulse_select(m, state, pulse, L - 3)
         mag = Signal(d.pulse_bits, name=self._name("mag"))
         m.d.comb += mag.eq(Mux(p < 0, -p, p))
         addr = Cat((mag - 1)[:d.mag_bits], code[d.rom_shift:]) if d.mag_bits else code[d.rom_shift:]
         q_rd = self._read(m, qrom, addr, "q")
-        # clock L-1: whole-code drop to n1, dwell ROM at n1 and n1 - 1
-        _, p, _, _, code, _ = self._pulse_select(m, state, pulse, L - 1)
+        # clock L-2: whole-code drop to n1, dwell ROM at n1 and n1 - 1
+        _, p, _, _, code, _ = self._pulse_select(m, state, pulse, L - 2)
         q = Signal(d.q_width, name=self._name("q"))
         m.d.comb += q.eq(Mux(p != 0, q_rd, 0))
         n1 = Signal(signed(d.code_bits + 2), name=self._name("n1"))
@@ -161,25 +177,31 @@ class FNRule(DeviceRule):
         m.d.comb += n1c.eq(Mux(n1 < 0, 0, n1))
         dw1 = self._read(m, drom, n1c, "dw1")
         dw2 = self._read(m, drom, Mux(n1c == 0, 0, n1c - 1)[:d.code_bits], "dw2")
-        f = Signal(g, name=self._name("f"))
-        n1c_r = Signal(d.code_bits, name=self._name("n1c_r"))
-        below = Signal(name=self._name("below"))     # n1 <= 0
-        m.d.sync += [f.eq(q[:g]), n1c_r.eq(n1c), below.eq(n1 <= 0)]
-        # clock L: the fraction comes out of the counter, maybe one more code step
+        f = self._reg(g, "f")
+        n1c_2 = self._reg(d.code_bits, "n1c")
+        below_2 = self._reg(1, "below")       # n1 <= 0
+        m.d.sync += [f.eq(q[:g]), n1c_2.eq(n1c), below_2.eq(n1 <= 0)]
+        # clock L-1: the fraction's share of the dwell, sub = (f * dwell[n1]) >> g
+        sub = self._reg(C, "sub")
+        back = self._reg(signed(C + 2), "back")  # dwell[n1-1] - sub: the second step
+        n1c_1 = self._reg(d.code_bits, "n1c")
+        below_1 = self._reg(1, "below")
+        prod = Signal(C + g, name=self._name("prod"))
+        m.d.comb += prod.eq(f * dw1)
+        m.d.sync += [sub.eq(prod >> g), back.eq(dw2 - (prod >> g)), n1c_1.eq(n1c_2),
+                     below_1.eq(below_2)]
+        # clock L: c1 = c - sub, maybe one more code step with c2 = c1 + dwell[n1-1]
         s, _, right, left, _, cnt = self._pulse_select(m, state, pulse, L)
-        sub = Signal(d.counter_bits, name=self._name("sub"))
-        m.d.comb += sub.eq((f * dw1) >> g)
-        cw = d.counter_bits + 2
-        c1 = Signal(signed(cw), name=self._name("c1"))
-        c2 = Signal(signed(cw + 1), name=self._name("c2"))
-        m.d.comb += [c1.eq(cnt - sub), c2.eq(c1 + dw2)]
+        c1 = Signal(signed(C + 2), name=self._name("c1"))
+        c2 = Signal(signed(C + 3), name=self._name("c2"))
+        m.d.comb += [c1.eq(cnt - sub), c2.eq(cnt + back)]
         step = c1 <= 0
         floor = Signal(name=self._name("floor"))
-        m.d.comb += floor.eq(below | (step & (n1c_r == 1)))
+        m.d.comb += floor.eq(below_1 | (step & (n1c_1 == 1)))
         new_code = Signal(d.code_bits, name=self._name("ncode"))
-        new_cnt = Signal(d.counter_bits, name=self._name("ncnt"))
+        new_cnt = Signal(C, name=self._name("ncnt"))
         m.d.comb += [
-            new_code.eq(Mux(floor, 0, Mux(step, n1c_r - 1, n1c_r))),
+            new_code.eq(Mux(floor, 0, Mux(step, n1c_1 - 1, n1c_1))),
             new_cnt.eq(Mux(floor, 0, Mux(step, Mux(c2 < 0, 0, c2), c1))),
         ]
         return self.pack(

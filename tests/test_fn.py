@@ -113,7 +113,7 @@ def test_device_validation_errors():
     assert d.code_bits == 16 and d.state_width <= 64
 
 
-@pytest.mark.parametrize("preset", ["small", "paper"])
+@pytest.mark.parametrize("preset", ["small", "paper", "board", "ice40"])
 def test_counter_tracks_closed_form_within_one_lsb(preset):
     d = make_device("fn", preset=preset)
     ts = np.array([3600.0, 86400.0, 1e6])
@@ -282,7 +282,7 @@ def deep_search_commands(cfg: EngineConfig) -> list[Command]:
     return cmds
 
 
-@pytest.mark.parametrize("preset", ["tiny", "board"])
+@pytest.mark.parametrize("preset", ["tiny", "board", "ice40"])
 def test_deep_search_and_pulse_edges_lockstep_amaranth(preset):
     """Bit-exact with the pipelined rule (latency = code_bits clocks) on TICKs that end at,
     just before and just after code boundaries at every search level, and on pulses of
