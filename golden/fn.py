@@ -82,9 +82,9 @@ class FNDevice(Device):
         # ECP5 builds: 10-bit codes of 0.98 mV over the same 1 V, 1/32 s ticks (20-bit
         # counters: the dwell at code 1 is 5 h); ROMs of 1 k words (pulse ROM 2 k)
         "board": dict(code_bits=10, lsb_exp=10, tick_s=1 / 32, counter_bits=20, rom_shift=2),
-        # iCE40UP5K builds: 8-bit codes of 3.9 mV over 1 V, 2 s ticks, 48-bit state;
-        # ROMs of 256 words (pulse ROM 512), 21-bit enter times
-        "ice40": dict(code_bits=8, lsb_exp=8, tick_s=2.0, counter_bits=16, rom_shift=2),
+        # iCE40UP5K builds: 8-bit codes of 1.95 mV over the top 0.5 V (the floor, 7.5 V, is
+        # reached after 42 h), 4 s ticks, 40-bit state; ROMs of 256 x 16-bit words
+        "ice40": dict(code_bits=8, lsb_exp=9, tick_s=4.0, counter_bits=12, rom_shift=2),
     }
 
     # physics (defaults: those of fn_physics.FNParams, the illustrative preset)

@@ -1,6 +1,6 @@
 """Hardware of the FN-DAM synapse: FN decay counters (spec: :mod:`synemu.golden.fn`).
 
-A pipelined rule (:attr:`FNRule.latency` = ``code_bits`` clocks) whose ROMs are
+A pipelined rule (:attr:`FNRule.latency` = ``code_bits + 1`` clocks) whose ROMs are
 ``amaranth.lib.memory.Memory`` blocks with *synchronous* read ports, so yosys maps the big
 ones to block RAM (ECP5 EBR, iCE40 SB_RAM40_4K) and the small ones to logic. All tables are
 derived from :class:`~synemu.golden.fn.FNDevice`'s ``enter_rom`` and ``pulse_rom``; the
@@ -12,9 +12,11 @@ integer results are the golden model's, bit for bit. Per lane (``B = code_bits``
   (every entry is ``< 2**E``, so the comparisons do not change), and decides level
   ``B-1`` against a constant; level ``b`` (clocks 2..B) only ever reads candidates
   ``j | 1<<b`` whose low bits are zero, so it has its own ROM of ``2**(B-1-b)`` entries
-  (``enter_rom[cand-1]``; the levels of one node add up to one ``enter_rom``). Age, the
-  decided prefix of ``j`` and ``enter_rom[j-1]`` are carried in registers; the node's code,
-  counter and ``n`` come from shared delay lines (:meth:`DeviceRule.delay`).
+  (``enter_rom[cand-1]``; the levels of one node add up to one ``enter_rom``); clock
+  ``B+1`` reads ``enter_rom[j-1]`` from a second full ROM for the new counter (cheaper than
+  carrying it through the levels: ~1 k LUTs and FFs per lane). Age and the decided prefix
+  of ``j`` are carried in registers; the node's code, counter and ``n`` come from shared
+  delay lines (:meth:`DeviceRule.delay`).
 * UPDATE, on the last four clocks: ``pulse_rom`` (clock ``L-3``), then a dwell ROM
   (``dwell[n] = enter_rom[n-1] - enter_rom[n]``, ``dwell[0] = 0``; ``2**B`` x C) at
   ``n1`` and ``n1-1`` (clock ``L-2``), the fraction x dwell product (``frac_bits`` x C,
@@ -39,7 +41,7 @@ __all__ = ["FNRule"]
 
 
 class FNRule(DeviceRule):
-    """Pipelined FN decay-counter rule; ``latency = code_bits`` clocks for ``update`` and
+    """Pipelined FN decay-counter rule; ``latency = code_bits + 1`` clocks for ``update`` and
     ``tick`` alike (``update`` is padded through the shared state delay line)."""
 
     #: ROMs of at least this many words are marked ``rom_style = "block"`` (yosys would map
@@ -60,8 +62,9 @@ class FNRule(DeviceRule):
 
     @property
     def latency(self) -> int:
-        """Clock 0 reads ``enter_rom[n-1]``, clocks 1..B decide one search level each."""
-        return self.device.code_bits
+        """Clock 0 reads ``enter_rom[n-1]``, clocks 1..B decide one search level each,
+        clock B + 1 reads ``enter_rom[j-1]``."""
+        return self.device.code_bits + 1
 
     def _name(self, what):
         self._n += 1
@@ -91,56 +94,53 @@ class FNRule(DeviceRule):
     def tick(self, m, state, n, time, rand):
         d = self.device
         B, E, L = d.code_bits, d.enter_width, self.latency
-        e_prev = self._rom(m, unsigned(E), [int(v) for v in d.enter_rom], "eprev")
+        enter = [int(v) for v in d.enter_rom]
+        e_prev = self._rom(m, unsigned(E), enter, "eprev")
+        e_last = self._rom(m, unsigned(E), enter, "elast")
         levels = [None if b == B - 1 else self._rom(m, unsigned(E), self._levels[b], f"lvl{b}")
                   for b in range(B)]
         out = {}
         for node in "lr":
             code0 = state["n" + node]
             # clock 0: enter_rom[n-1] (code 0 reads the last entry; it never expires)
-            ep = self._read(m, e_prev, (code0 - 1)[:B], "ep" + node)
+            rd = self._read(m, e_prev, (code0 - 1)[:B], "ep" + node)
             # clock 1: age = enter_rom[n-1] - (c - k), saturated to E bits
             s1 = self._view(self.delay(m, state, 1))
             r1 = s1["c" + node] - self.delay(m, n, 1)
             age_full = Signal(signed(max(E, len(r1)) + 2), name=self._name("agefull" + node))
-            m.d.comb += age_full.eq(ep - r1)
+            m.d.comb += age_full.eq(rd - r1)
             age = Signal(E, name=self._name("age" + node))
             m.d.comb += age.eq(Mux(age_full[E:].any(), (1 << E) - 1, age_full[:E]))
-            # j = #{i : enter_rom[i] > age} MSB first; e_hi = enter_rom[j-1] of the last take
-            j, e_hi = Const(0, 0), Const(0, E)    # j: the decided bits above level b
+            # clocks 1..B: j = #{i : enter_rom[i] > age}, MSB first; each clock registers the
+            # age and the decided bits of j and addresses the next level's ROM
+            j = Const(0, 0)
             for b in reversed(range(B)):
                 if b == B - 1:
                     e = Const(self._levels[b][0], E)
                 else:
-                    # registered operands from the previous clock; the ROM was addressed then
-                    age_r = self._reg(E, f"age{b}{node}")
-                    j_r = self._reg(len(j), f"j{b}{node}")
-                    eh_r = self._reg(E, f"ehi{b}{node}")
-                    m.d.sync += [age_r.eq(age), j_r.eq(j), eh_r.eq(e_hi)]
-                    age, j, e_hi = age_r, j_r, eh_r
-                    e = rd_next
+                    age_r, j_r = self._reg(E, f"age{b}{node}"), self._reg(len(j), f"j{b}{node}")
+                    m.d.sync += [age_r.eq(age), j_r.eq(j)]
+                    age, j, e = age_r, j_r, rd
                 take = Signal(name=self._name(f"take{b}{node}"))
                 m.d.comb += take.eq(e > age)
                 jn = Signal(B - b, name=self._name(f"jn{b}{node}"))
                 m.d.comb += jn.eq(Cat(take, j))
+                j = jn
                 if b:
-                    eh = Signal(E, name=self._name(f"ehn{b}{node}"))
-                    m.d.comb += eh.eq(Mux(take, e, e_hi))
-                    rd_next = self._read(m, levels[b - 1], jn, f"e{b - 1}{node}")
-                else:
-                    # last level: both counter candidates in parallel with the comparison
-                    c_new = Signal(E + 1, name=self._name("cnew" + node))
-                    m.d.comb += c_new.eq(Mux(take, e - age, Mux(j != 0, e_hi - age, 0)))
-                    eh = e_hi
-                j, e_hi = jn, eh
-            # clock B: the node's code, counter and n from the delay lines
+                    rd = self._read(m, levels[b - 1], j, f"e{b - 1}{node}")
+            # clock B + 1: c = enter_rom[j-1] - age (0 at the floor); code, counter and n
+            # from the delay lines
+            e_j = self._read(m, e_last, (j - 1)[:B], "ej" + node)
+            age_r, j_r = self._reg(E, "agej" + node), self._reg(B, "jj" + node)
+            m.d.sync += [age_r.eq(age), j_r.eq(j)]
             sL = self._view(self.delay(m, state, L))
             code, cnt = sL["n" + node], sL["c" + node]
             r = Signal(signed(max(d.counter_bits, len(n)) + 2), name=self._name("r" + node))
             m.d.comb += r.eq(cnt - self.delay(m, n, L))
             live = code != 0
             expired = live & (r <= 0)
-            out["n" + node] = Mux(expired, j, code)
+            c_new = Mux(j_r != 0, e_j - age_r, 0)
+            out["n" + node] = Mux(expired, j_r, code)
             out["c" + node] = Mux(expired, c_new, Mux(live, r, cnt))
         return self.pack(**out)
 
