@@ -27,9 +27,11 @@ __all__ = ["register", "SNN_PRESETS", "snn_config", "train_snn", "plot_receptive
 SNN_PRESETS: dict[str, dict] = {
     "digits": dict(steps=16, theta0=16, max_rate=1.0, leak_shift=3, code=3, init_code=5,
                    theta_plus=32, theta_frac=6, theta_decay=8),
-    # theta_plus 128 (was 32): stronger homeostasis; 80.2 % -> 83.8 % at N = 400 (README)
-    "mnist5k": dict(steps=16, theta0=128, max_rate=1.0, leak_shift=3, code=3, init_code=5,
-                    theta_plus=128, theta_frac=6, theta_decay=8),
+    # 6 epochs with an annealed learning code (pulse amplitude) 3,3,2,2,1,1 and strong, slow
+    # homeostasis: 83.8 % (1 epoch, theta_plus 128, theta0 128, decay 8) -> 84.6 % over
+    # 6 seeds at N = 400 (README "STT-MTJ synapse")
+    "mnist5k": dict(steps=16, theta0=64, max_rate=1.0, leak_shift=3, code=3, init_code=5,
+                    theta_plus=512, theta_frac=6, theta_decay=10, schedule=(3, 3, 2, 2, 1, 1)),
 }
 
 
@@ -50,6 +52,10 @@ def snn_config(dataset: str, n_inputs: int, n_neurons: int, seed: int = 0, **ove
     dev = overrides.pop("device", None)
     dev_params = {**kw.pop("device_params", {}), **(overrides.pop("device_params", None) or {})}
     kw.update(overrides)
+    if isinstance(kw.get("schedule"), str):   # from the command line: "3,3,2" ("" = none)
+        kw["schedule"] = tuple(int(c) for c in kw["schedule"].split(",") if c.strip())
+    elif isinstance(kw.get("schedule"), int):
+        kw["schedule"] = (kw["schedule"],)
     lanes = kw.pop("lanes", 4 if n_inputs % 4 == 0 else 1)
     return SNNConfig(n_inputs=n_inputs, n_neurons=n_neurons, lanes=lanes, seed=seed + 1,
                      device=dev or MTJDevice(**dev_params), **kw)
@@ -64,9 +70,9 @@ class _VerilatorNet:
         self.session = SNNSession(cfg)
         self.session.run([(2, 0, 0)])  # INIT
 
-    def present(self, R, learn: bool) -> np.ndarray:
+    def present(self, R, learn: bool, code: int | None = None) -> np.ndarray:
         from ..sim.cocotb_snn import snn_commands
-        cmds = snn_commands(self.cfg, [R], learn, init=False)
+        cmds = snn_commands(self.cfg, [R], learn, init=False, code=code)
         resps, _ = self.session.run(cmds)
         counts = np.zeros(self.cfg.n_neurons, dtype=np.int64)
         for r in resps:
@@ -86,13 +92,15 @@ class _VerilatorNet:
         self.session.close()
 
 
-def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0, epochs: int = 1,
+def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0,
+              epochs: int | None = None,
               backend: str = "golden", n_train: int | None = None, n_test: int | None = None,
               show_progress: bool = True, compare_golden: bool = False, **overrides) -> dict:
     """Unsupervised STDP training + Diehl & Cook labelling; returns a JSON-ready dict.
 
-    Protocol: INIT, ``epochs`` passes over the train split (order: NumPy permutation seeded
-    by ``seed``) with learning on; then, learning off, the train split is presented once to
+    Protocol: INIT, one pass over the train split per epoch (order: a NumPy permutation
+    seeded by ``seed``) learning with that epoch's pulse code (``cfg.schedule``, or
+    ``cfg.code`` for ``epochs`` epochs, default 1); then, learning off, the train split is presented once to
     label every neuron with the class of its highest mean spike count, and the test split is
     classified by the class whose neurons have the highest mean count.
     """
@@ -105,6 +113,12 @@ def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0, ep
     if n_test:
         xte, yte = xte[:n_test], yte[:n_test]
     cfg = snn_config(ds.name, xtr.shape[1], n_neurons, seed, **overrides)
+    if epochs is not None and cfg.schedule and epochs != len(cfg.schedule):
+        raise ValueError(f"snn: {epochs} epoch(s) asked for, but the {ds.name} schedule has "
+                         f"{len(cfg.schedule)} codes {list(cfg.schedule)}; drop the epoch "
+                         f"count or set schedule= (empty: code {cfg.code} every epoch)")
+    codes = cfg.epoch_codes(epochs or 1)
+    epochs = len(codes)
     Rtr, Rte = rate_codes(xtr, cfg), rate_codes(xte, cfg)
     order_rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
@@ -124,11 +138,11 @@ def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0, ep
                    desc=f"snn N={n_neurons} {backend}", disable=not show_progress)
     try:
         with _single_thread():
-            for _ in range(epochs):
+            for code in codes:
                 for i in order_rng.permutation(len(Rtr)):
-                    c = net.present(Rtr[i], True)
+                    c = net.present(Rtr[i], True, code)
                     if golden is not None:
-                        cg = golden.present(Rtr[i], True)
+                        cg = golden.present(Rtr[i], True, code)
                         if not np.array_equal(c, cg):
                             raise RuntimeError(f"{backend} and golden spike counts differ: {c} vs {cg}")
                     spikes += int(c.sum())
@@ -155,7 +169,7 @@ def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0, ep
     n_learn = epochs * len(Rtr)
     return {
         "dataset": ds.name, "backend": backend, "n_neurons": n_neurons, "seed": seed,
-        "epochs": epochs, "n_train": len(Rtr), "n_test": len(Rte),
+        "epochs": epochs, "epoch_codes": list(codes), "n_train": len(Rtr), "n_test": len(Rte),
         "test_accuracy": float(np.mean(pred == yte)),
         "test_accuracy_proportion": float(np.mean(pred_prop == yte)),
         "silent_test_fraction": float(np.mean(cte.sum(axis=1) == 0)),
@@ -247,10 +261,12 @@ def cmd_snn(args):
         plot = str(plot_accuracy_vs_n(summary, out / f"snn-{args.dataset}-acc-vs-n.png",
                                       f"{args.dataset}: unsupervised STDP on binary MTJ synapses"))
     result = {"command": "snn", "dataset": args.dataset, "backend": args.backend,
-              "epochs": args.epochs, "seeds": args.seeds, "accuracy": summary,
+              "epochs": runs[0]["epochs"], "epoch_codes": runs[0]["epoch_codes"],
+              "seeds": args.seeds, "accuracy": summary,
               "accuracy_vs_n_plot": plot, "runs": runs}
     save_json(result, out / f"snn-{args.dataset}-{args.backend}.json")
-    lines = [f"snn on {args.dataset} ({args.backend}, {args.epochs} epoch(s), {args.seeds} seed(s))"]
+    lines = [f"snn on {args.dataset} ({args.backend}, {runs[0]['epochs']} epoch(s), codes "
+             f"{runs[0]['epoch_codes']}, {args.seeds} seed(s))"]
     for n in neurons:
         s = summary[str(n)]
         lines.append(f"  N={n:4d}: test accuracy {s['mean']:.4f} +- {s['std']:.4f}  {s['accuracies']}"
@@ -355,9 +371,8 @@ def cmd_train_mtj(args):
         params = {**MTJDevice.PRESETS[args.preset], **params}
     if params:
         over["device_params"] = params
-    epochs = args.epochs or 1
     out = out_dir(args.out)
-    r = train_snn(args.dataset, n, seed=args.seed, epochs=epochs, backend=backend,
+    r = train_snn(args.dataset, n, seed=args.seed, epochs=args.epochs, backend=backend,
                   show_progress=not args.json, **over)
     stem = f"train-mtj-{args.dataset}-N{n}-s{args.seed}-{backend}"
     png = plot_receptive_fields(r["states"], r["image_shape"], out / f"{stem}-rf.png",
@@ -372,7 +387,7 @@ def cmd_train_mtj(args):
                plot=str(png), states_file=str(out / f"{stem}.npz"))
     save_json(res, out / f"{stem}.json")
     lines = [f"train mtj (unsupervised STDP network, {n} neurons) on {args.dataset} with the "
-             f"{backend} backend ({epochs} epoch(s), seed {args.seed}, {r['seconds']:.1f} s, "
+             f"{backend} backend ({r['epochs']} epoch(s), codes {r['epoch_codes']}, seed {args.seed}, {r['seconds']:.1f} s, "
              f"{r['train_samples_per_s']:.0f} train samples/s)",
              f"  {r['spikes_per_train_sample']:.2f} spikes/train sample, {r['classes_covered']} "
              f"classes covered, P fraction {r['p_fraction']:.3f}",
@@ -391,7 +406,8 @@ def register(sub):
     p.add_argument("--neurons", default="20", help="comma-separated network sizes, e.g. 50,100,400")
     p.add_argument("--seeds", type=int, default=1)
     p.add_argument("--seed", type=int, default=0, help="first seed")
-    p.add_argument("--epochs", type=int, default=1)
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs (default: the dataset preset's code schedule, else 1)")
     p.add_argument("--backend", choices=["golden", "verilator"], default="golden")
     p.add_argument("--n-train", type=int, default=None, help="use only the first n train samples")
     p.add_argument("--n-test", type=int, default=None)

@@ -8,7 +8,10 @@ hardware controller issues. Controller commands (:class:`SOp`):
 ``PIX col, arg=R``  store the rate threshold ``R`` (``rate_bits + 1`` bits, 0..2**rate_bits)
                     of input ``col``;
 ``INIT``            ``UPD_ROW(r, +init_code)`` for r = 0..N-1 (random initial P/AP states);
-``STEP arg=learn``  one time step (below) -> response ``winner + 1`` (0: no spike);
+``STEP arg=code``   one time step (below) -> response ``winner + 1`` (0: no spike); ``code``
+                    is the HEBB pulse code of a learning spike (1..n_codes-1), 0 = inference
+                    (the host sends ``config.code``, or per epoch ``config.schedule[e]``:
+                    lower codes are lower switching probabilities, i.e. an annealed rate);
 ``END arg=learn``   end of a sample: ``v[:] = 0``; if learning, ``theta -= theta >> decay``.
 
 One STEP, in order:
@@ -23,8 +26,8 @@ One STEP, in order:
 4. winner-take-all: among neurons with ``m[r] = v[r] - theta0 - (theta[r] >> theta_frac) >= 0``
    (theta has ``theta_frac`` fractional bits) the one with the
    largest ``m`` wins, ties to the lowest index;
-5. if there is a winner: if learning, ``theta[w] = min(theta[w] + theta_plus, 2**theta_width-1)``
-   and ``HEBB_ROW(w, +code)`` (inputs that spiked this step: AP->P with p_LTP(code); the
+5. if there is a winner: if learning (``code != 0``), ``theta[w] = min(theta[w] + theta_plus,
+   2**theta_width-1)`` and ``HEBB_ROW(w, +code)`` (inputs that spiked this step: AP->P with p_LTP(code); the
    others: P->AP with p_LTD(code)); then ``v[:] = 0`` (lateral inhibition resets every neuron).
 
 Random streams: the input LFSR above (C words per STEP, every column draws, also when
@@ -81,7 +84,9 @@ class SNNConfig:
     n_inputs C, n_neurons N    array shape (cols, rows); C a multiple of ``lanes``
     lanes                       engine lanes
     device                      :class:`MTJDevice` (default: preset ``snn``)
-    code, init_code             HEBB_ROW pulse code (1..n_codes); INIT pulse code (0: none)
+    code, init_code             HEBB_ROW pulse code (1..n_codes-1); INIT pulse code (0: none)
+    schedule                    host-side: learning code per training epoch (empty: ``code``
+                                every epoch); its length is the number of epochs
     steps                       STEP commands per sample (host-side loop count)
     rate_bits                   input spike compare width (8..24); in_rand_bits: input LFSR
     max_rate                    host-side: R = round(pixel * max_rate * 2**rate_bits)
@@ -100,6 +105,7 @@ class SNNConfig:
     device: MTJDevice = field(default_factory=lambda: MTJDevice(physics="illustrative"))
     code: int = 4
     init_code: int = 5
+    schedule: tuple = ()
     steps: int = 16
     rate_bits: int = 16
     in_rand_bits: int = 32
@@ -125,6 +131,11 @@ class SNNConfig:
         # +code must fit the signed pulse register: codes 1 .. 2**(pulse_bits-1) - 1
         _chk("code", self.code, 1, self.device.n_codes - 1)
         _chk("init_code", self.init_code, 0, self.device.n_codes - 1)
+        if not isinstance(self.schedule, (tuple, list)):
+            raise ValueError(f"snn: schedule must be a sequence of pulse codes, not {self.schedule!r}")
+        object.__setattr__(self, "schedule", tuple(self.schedule))
+        for c in self.schedule:
+            _chk("schedule code", c, 1, self.device.n_codes - 1)
         _chk("steps", self.steps, 1, 4096)
         _chk("in_rand_bits", self.in_rand_bits, 16, 64)
         _chk("rate_bits", self.rate_bits, 4, min(24, self.in_rand_bits))
@@ -164,8 +175,13 @@ class SNNConfig:
     def arg_width(self) -> int:
         return self.rate_bits + 1
 
+    def epoch_codes(self, epochs: int = 1) -> tuple:
+        """Learning code of each training epoch: ``schedule``, else ``code`` x ``epochs``."""
+        return self.schedule or (self.code,) * epochs
+
     def to_dict(self) -> dict:
         d = {k.name: getattr(self, k.name) for k in dataclasses.fields(self) if k.name != "device"}
+        d["schedule"] = list(self.schedule)
         d["device"] = self.device.params()
         return d
 
@@ -278,7 +294,8 @@ class GoldenSNN:
         elif op is SOp.INIT:
             self.init()
         elif op is SOp.STEP:
-            return [self.step(bool(arg))]
+            _chk("STEP code", arg, 0, self.dev.n_codes - 1)
+            return [self.step(arg)]
         elif op is SOp.END:
             self.end(bool(arg))
         return []
@@ -314,29 +331,30 @@ class GoldenSNN:
             return -1
         return int(np.argmax(m))  # first index of the maximum
 
-    def _spike(self, w: int, learn: bool):
+    def _spike(self, w: int, code: int):
         cfg = self.config
-        if learn:
+        if code:
             self.theta[w] = min(self.theta[w] + cfg.theta_plus, self.theta_max)
-            self._hebb(w)
+            self._hebb(w, code)
         self.v[:] = 0
 
-    def _hebb(self, w: int):
+    def _hebb(self, w: int, code: int):
         """HEBB_ROW(w, +code) with the engine's current x (the spikes of this step)."""
         cfg, eng = self.config, self.engine
         if self.strict:
-            eng.execute(Command(Op.HEBB_ROW, row=w, arg=cfg.code))
+            eng.execute(Command(Op.HEBB_ROW, row=w, arg=code))
         else:
             words = fast_draw(self.dev.rand_width, eng.dev_rng.state, cfg.n_inputs // cfg.lanes)
             eng.dev_rng.state = words[-1].copy()
-            pulse = np.where(eng.x != 0, cfg.code, -cfg.code)
+            pulse = np.where(eng.x != 0, code, -code)
             new = self.dev.update({"s": eng.state["s"][w]}, pulse, words.reshape(-1))
             eng.state["s"][w] = new["s"]
         if self._wf is not None:
             self._wf[w] = 2.0 * eng.state["s"][w] - 1.0
 
-    def step(self, learn: bool) -> int:
-        """One STEP; returns ``winner + 1`` (0: no spike)."""
+    def step(self, code: int) -> int:
+        """One STEP with learning code ``code`` (0: inference); returns ``winner + 1``
+        (0: no spike)."""
         cfg, eng = self.config, self.engine
         x = self._spikes(1)[0]
         if self.strict:
@@ -349,7 +367,7 @@ class GoldenSNN:
             y = (self._w() @ x.astype(np.float32)).astype(np.int64)
         w = self._integrate(y)
         if w >= 0:
-            self._spike(w, learn)
+            self._spike(w, int(code))
         return w + 1
 
     def end(self, learn: bool):
@@ -358,14 +376,17 @@ class GoldenSNN:
             self.theta -= self.theta >> self.config.theta_decay
 
     # -- whole samples --------------------------------------------------------------------
-    def present(self, R, learn: bool) -> np.ndarray:
-        """PIX all columns, ``steps`` STEPs, END; returns the spike counts per neuron."""
+    def present(self, R, learn: bool, code: int | None = None) -> np.ndarray:
+        """PIX all columns, ``steps`` STEPs (learning code ``code``, default ``config.code``;
+        0 when not learning), END; returns the spike counts per neuron."""
         cfg = self.config
+        code = (cfg.code if code is None else code) if learn else 0
+        _chk("learning code", code, 1 if learn else 0, self.dev.n_codes - 1)
         self.load(R)
         counts = np.zeros(cfg.n_neurons, dtype=np.int64)
         if self.strict:
             for _ in range(cfg.steps):
-                r = self.step(learn)
+                r = self.step(code)
                 if r:
                     counts[r - 1] += 1
             self.end(learn)
@@ -379,7 +400,7 @@ class GoldenSNN:
                 counts[w] += 1
                 if learn:
                     self.engine.x[:] = X[t]
-                    self._spike(w, True)
+                    self._spike(w, code)
                     if t + 1 < cfg.steps:
                         Y[t + 1:, w] = (Xf[t + 1:] @ self._wf[w]).astype(np.int64)
                 else:

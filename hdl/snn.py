@@ -6,7 +6,8 @@ spikes (one column per clock, drawn from the input LFSR and the rate-threshold m
 ``FORWARD``, the LIF/WTA/threshold update as the ``n_neurons`` currents stream back, and
 ``HEBB_ROW`` on the winner's row. Host commands arrive on ``cmd`` (payload ``op`` 3 bits
 (:class:`~synemu.golden.snn.SOp`), ``col``, ``arg`` = ``rate_bits + 1`` bits); a STEP
-answers ``winner + 1`` (0: no spike) on ``resp``. Membranes (signed ``v_width``) and
+(``arg`` = learning pulse code, 0: inference) answers ``winner + 1`` (0: no spike) on
+``resp``. Membranes (signed ``v_width``) and
 thresholds (unsigned ``theta_width``) are registers (one per neuron), so this suits the
 reduced networks simulated in lockstep; the golden model runs the full-size ones.
 """
@@ -83,6 +84,7 @@ class SNNController(wiring.Component):
         v_arr, th_arr = Array(v), Array(theta)
 
         learn = Signal()
+        code = Signal(cfg.device.pulse_bits - 1)   # HEBB pulse code of this STEP (0: infer)
         col = Signal(range(C))
         row = Signal(range(N))
         found = Signal()
@@ -109,7 +111,8 @@ class SNNController(wiring.Component):
             with m.State("IDLE"):
                 m.d.comb += self.cmd.ready.eq(1)
                 with m.If(self.cmd.valid):
-                    m.d.sync += [learn.eq(c.arg[0]), col.eq(0), row.eq(0), found.eq(0)]
+                    m.d.sync += [learn.eq(Mux(c.op == SOp.STEP, c.arg[:len(code)] != 0, c.arg[0])),
+                                 code.eq(c.arg[:len(code)]), col.eq(0), row.eq(0), found.eq(0)]
                     with m.Switch(c.op):
                         with m.Case(SOp.PIX):
                             m.d.comb += [pix_w.addr.eq(c.col), pix_w.data.eq(c.arg), pix_w.en.eq(1)]
@@ -172,7 +175,7 @@ class SNNController(wiring.Component):
 
             with m.State("HEBB"):
                 m.d.comb += [ec.valid.eq(1), ec.payload.op.eq(Op.HEBB_ROW),
-                             ec.payload.row.eq(win), ec.payload.arg.eq(cfg.code)]
+                             ec.payload.row.eq(win), ec.payload.arg.eq(code)]
                 with m.If(ec.ready):
                     m.d.sync += [s.eq(0) for s in v]
                     m.next = "RESP"

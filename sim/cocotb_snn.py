@@ -52,12 +52,15 @@ class SNNReport:
         return self.mismatch is None
 
 
-def snn_commands(cfg: SNNConfig, Rs, learn: bool, *, init: bool = True) -> list[tuple]:
-    """Host command stream: [INIT], then per sample PIX x C, STEP x steps, END."""
+def snn_commands(cfg: SNNConfig, Rs, learn: bool, *, init: bool = True,
+                 code: int | None = None) -> list[tuple]:
+    """Host command stream: [INIT], then per sample PIX x C, STEP x steps (arg: learning
+    code, ``code`` or ``cfg.code``; 0 when not learning), END."""
+    step = (cfg.code if code is None else int(code)) if learn else 0
     cmds = [(SOp.INIT, 0, 0)] if init else []
     for R in np.asarray(Rs, dtype=np.int64):
         cmds += [(SOp.PIX, c, int(r)) for c, r in enumerate(R)]
-        cmds += [(SOp.STEP, 0, int(learn))] * cfg.steps
+        cmds += [(SOp.STEP, 0, step)] * cfg.steps
         cmds.append((SOp.END, 0, int(learn)))
     return cmds
 

@@ -38,9 +38,10 @@ def test_fast_path_equals_command_sequence():
     a.init(), b.init()
     rng = np.random.default_rng(1)
     spikes = 0
-    for _ in range(25):
+    for i in range(25):
         R = rate_codes(rng.random(64), cfg)
-        ca, cb = a.present(R, True), b.present(R, True)
+        code = (None, 2, 1, 7)[i % 4]          # config.code, then an annealing-like mix
+        ca, cb = a.present(R, True, code), b.present(R, True, code)
         assert np.array_equal(ca, cb)
         spikes += ca.sum()
         assert np.array_equal(a.engine.state["s"], b.engine.state["s"])
@@ -126,7 +127,8 @@ def test_membrane_saturates():
     (dict(code=8), "code"), (dict(code=0), "code"), (dict(max_rate=1.5), "max_rate"),
     (dict(n_inputs=15), "multiple of lanes"), (dict(theta_frac=8), "theta_frac"),
     (dict(theta0=200), "theta0"), (dict(rate_bits=30), "rate_bits"),
-    (dict(device="ideal"), "MTJDevice"),
+    (dict(device="ideal"), "MTJDevice"), (dict(schedule=(3, 8)), "schedule code"),
+    (dict(schedule=(0,)), "schedule code"), (dict(schedule=3), "schedule"),
 ])
 def test_bad_configs(bad, match):
     with pytest.raises(ValueError, match=match):
@@ -139,6 +141,10 @@ def test_bad_commands():
         g.execute(SOp.PIX, 0, (1 << 16) + 1)
     with pytest.raises(ValueError, match="PIX col"):
         g.execute(SOp.PIX, 16, 0)
+    with pytest.raises(ValueError, match="STEP code"):
+        g.execute(SOp.STEP, 0, g.dev.n_codes)     # codes 1..n_codes-1 fit the pulse register
+    with pytest.raises(ValueError, match="learning code"):
+        g.present(np.zeros(16, np.int64), True, 0)
     with pytest.raises(ValueError, match=r"\[0, 1\]"):
         rate_codes(np.array([1.5]), g.config)
 
@@ -161,7 +167,9 @@ def test_amaranth_lockstep_training_runs(i):
         cfg = small(seed=seed + 7 * i, **LOCKSTEP[i])
         rng = np.random.default_rng(seed)
         Rs = rate_codes(rng.random((4, cfg.n_inputs)), cfg)
-        cmds = snn_commands(cfg, Rs, True) + snn_commands(cfg, Rs[:2], False, init=False)
+        # config.code, then a lower (annealed) code sent in STEP's argument, then inference
+        cmds = (snn_commands(cfg, Rs[:2], True) + snn_commands(cfg, Rs[2:], True, init=False, code=1)
+                + snn_commands(cfg, Rs[:2], False, init=False))
         rep = amaranth_snn_lockstep(cfg, cmds)
         assert rep.ok, rep.mismatch
         if i != 2:
@@ -181,6 +189,20 @@ def test_trained_network_beats_chance_on_digits():
     r = train_snn("digits", 20, seed=0, epochs=1, show_progress=False)
     assert r["test_accuracy"] > 0.4, r["test_accuracy"]   # chance: 0.1
     assert r["classes_covered"] >= 7
+
+
+def test_epoch_schedule():
+    """Presets with a code schedule train one epoch per code; a clashing epoch count is named."""
+    from synemu.emu.mtj_cli import snn_config, train_snn
+    cfg = snn_config("mnist5k", 784, 4, schedule="3,2,1")
+    assert cfg.schedule == (3, 2, 1) and cfg.epoch_codes() == (3, 2, 1)
+    assert snn_config("mnist5k", 784, 4, schedule="").epoch_codes(2) == (3, 3)
+    r = train_snn("digits", 10, epochs=None, n_train=40, n_test=20, show_progress=False,
+                  schedule=(3, 1))
+    assert r["epochs"] == 2 and r["epoch_codes"] == [3, 1] and r["config"]["schedule"] == [3, 1]
+    with pytest.raises(ValueError, match="schedule has 2 codes"):
+        train_snn("digits", 10, epochs=3, n_train=40, n_test=20, show_progress=False,
+                  schedule=(3, 1))
 
 
 def test_labelling():
