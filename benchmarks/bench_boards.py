@@ -1,9 +1,10 @@
 """Capacity and speed of the board targets: for each board x device, real YoWASP builds of
 square arrays, resource use and nextpnr Fmax; synapse-updates/s = lanes x f_clk; for FN the
-real-time factor (emulated seconds per wall second) at full tick resolution.
+real-time factor (emulated seconds per wall second) at full tick resolution, one TICK sweep
+per tick: ``tick_s x f_clk / (depth + 3 + L)`` (L = the rule's latency).
 
 ``run(quick=True)``: one tiny iCE40 build. ``run()``: the table below (long: many builds).
-``python -m benchmarks.bench_boards [--quick] [--only BOARD:DEVICE:N:P ...]``
+``python -m benchmarks.bench_boards [--quick] [BOARD:DEVICE:N:P[:PRESET] ...]``
 """
 
 from __future__ import annotations
@@ -13,28 +14,36 @@ import sys
 import tempfile
 import time
 
-#: (board, device, n (square n x n), lanes): the targets of issue 6 and the largest tried
+#: (board, device, n (square n x n), lanes[, preset]): the targets of issue 6 and the
+#: largest tried (FN: the largest that fits, with its board presets)
 FULL = [
     ("icebreaker", "ideal", 64, 4),
     ("icebreaker", "femfet", 32, 2),
     ("icebreaker", "mtj", 64, 4),
-    ("icebreaker", "fn", 16, 2),
+    ("icebreaker", "fn", 32, 1, "ice40"),
     ("ulx3s-85f", "femfet", 256, 16),
     ("ulx3s-85f", "ideal", 256, 16),
-    ("ulx3s-85f", "fn", 64, 8),
+    ("ulx3s-85f", "fn", 32, 4, "board"),
+    ("ulx3s-85f", "fn", 128, 8, "board"),
     ("orangecrab", "ideal", 128, 8),
+    ("orangecrab", "fn", 64, 2, "board"),
 ]
 QUICK = [("icebreaker", "ideal", 8, 2)]
 
 
-def _row(board, device, n, lanes, out) -> dict:
+def _key(board, device, n, lanes, preset=None) -> str:
+    return f"{board}/{device}{'-' + preset if preset else ''}/{n}x{n}/P{lanes}"
+
+
+def _row(board, device, n, lanes, out, preset=None) -> dict:
     from synemu.boards.build import capacity_sweep
     from synemu.boards.platforms import get_board
     from synemu.golden.devices import make_device
     from synemu.golden.engine import EngineConfig
-    r = capacity_sweep(board, device, lanes=lanes, sizes=[n], out=out)[0]
+    from synemu.hdl.registry import rule_for
+    r = capacity_sweep(board, device, lanes=lanes, sizes=[n], out=out, preset=preset)[0]
     b = get_board(board)
-    key = f"{board}/{device}/{n}x{n}/P{lanes}"
+    key = _key(board, device, n, lanes, preset)
     row = {"key": key, "fits": r["fits"], "error": r.get("error")}
     if r["fits"]:
         f_run = min(r["fmax_mhz"], b.clk_hz / 1e6) * 1e6
@@ -46,11 +55,13 @@ def _row(board, device, n, lanes, out) -> dict:
             "synapse_updates_per_s_at_fmax": lanes * r["fmax_mhz"] * 1e6,
             "synapse_updates_per_s_at_board_clock": lanes * f_run,
             "build_seconds": r["seconds"]})
-        dev = make_device(device)
+        dev = make_device(device, preset=preset)
         if getattr(dev, "tick_s", None):
             cfg = EngineConfig(device=dev, rows=n, cols=n, lanes=lanes)
-            sweep_s = (cfg.depth + 3) / f_run
+            latency = rule_for(dev).latency
+            sweep_s = (cfg.depth + 3 + latency) / f_run
             row["fn_tick_s"] = dev.tick_s
+            row["rule_latency_clocks"] = latency
             row["fn_real_time_factor_per_tick"] = dev.tick_s / sweep_s
     return row
 
@@ -59,15 +70,15 @@ def run(quick: bool = False, only=None) -> dict:
     """name -> row dict (units in the field names)."""
     todo = QUICK if quick else FULL
     if only:
-        todo = [(b, d, int(n), int(p)) for b, d, n, p in (s.split(":") for s in only)]
+        todo = [(b, d, int(n), int(p), *rest) for b, d, n, p, *rest in (s.split(":") for s in only)]
     out = tempfile.mkdtemp(prefix="synemu-bench-boards-")
     res = {}
-    for board, device, n, lanes in todo:
+    for board, device, n, lanes, *preset in todo:
         t0 = time.perf_counter()
         try:
-            row = _row(board, device, n, lanes, out)
+            row = _row(board, device, n, lanes, out, *preset)
         except Exception as e:   # a device without hardware rule etc.: report, go on
-            row = {"key": f"{board}/{device}/{n}x{n}/P{lanes}", "fits": False,
+            row = {"key": _key(board, device, n, lanes, *preset), "fits": False,
                    "error": f"{type(e).__name__}: {e}"}
         row["seconds"] = time.perf_counter() - t0
         res[row.pop("key")] = row
@@ -79,5 +90,5 @@ def run(quick: bool = False, only=None) -> dict:
 if __name__ == "__main__":
     args = sys.argv[1:]
     quick = "--quick" in args
-    only = [a for a in args if a.count(":") == 3] or None
+    only = [a for a in args if a.count(":") in (3, 4)] or None
     print(json.dumps(run(quick=quick, only=only), indent=1))

@@ -102,7 +102,8 @@ def explain_failure(log_text: str, family: str) -> str:
     if not errs:
         return "build tool failed (no ERROR line in the log)"
     e = errs[0]
-    m = re.search(r"cell type '(\w+)'", e) or re.search(r"requires (\d+) (\w+) cells", e)
+    m = (re.search(r"cell type '(\w+)'", e) or re.search(r"requires (\d+) (\w+) cells", e)
+         or re.search(r"Failed to expand region .* of \d+ (\w+?)s?$", e))
     if "no BELs remaining" in e or "Unable to place" in e or "Design uses" in e or m:
         cell = m.group(1) if m else "?"
         name = _CELLS.get(family, {}).get(cell, cell)

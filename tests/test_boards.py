@@ -120,6 +120,27 @@ def test_build_ecp5(tmp_path):
             check_timing(rep)
 
 
+def test_failure_message_lc_region():
+    log = "ERROR: Failed to expand region (0, 0) |_> (25, 31) of 5726 ICESTORM_LCs\n"
+    assert explain_failure(log, "ice40").startswith("design does not fit: out of LUT (ICESTORM_LC)")
+
+
+@pytest.mark.parametrize("board", ["icebreaker", "orangecrab"])
+def test_build_fn_block_ram(tmp_path, board):
+    """A tiny FN design (pipelined rule, 6-bit codes) builds on both families; its 64-word
+    ROMs sit in block RAM."""
+    dev = make_device("fn", code_bits=6, lsb_exp=6, tick_s=16.0, rom_shift=0, pulse_bits=3,
+                      frac_bits=5)
+    cfg = EngineConfig(device=dev, rows=2, cols=2, lanes=1, x_width=3, err_width=8, t_pos=8,
+                       t_neg=-8, tick_width=16, time_width=16, sample_width=16)
+    rep = build_board(board, cfg, tmp_path, keep_going=True)
+    assert Path(rep["bitstream"]).stat().st_size > 10_000
+    cells = rep["memory_cells"]
+    # per lane: enter_rom twice + level 0 (32 words, logic) ... dwell ROM, pulse ROM
+    assert cells.get("SB_RAM40_4K" if board == "icebreaker" else "DP16KD", 0) >= 4
+    assert rep["resources"]["LUT"]["used"] < rep["resources"]["LUT"]["available"]
+
+
 def test_run_cli_model_identical(tmp_path, capsys):
     """`synemu run` through the host protocol (Python board model): predictions and final
     weights identical to the golden model, counters read back."""
