@@ -13,10 +13,10 @@ integer results are the golden model's, bit for bit. Per lane (``B = code_bits``
   ``B-1`` against a constant; level ``b`` (clocks 2..B) only ever reads candidates
   ``j | 1<<b`` whose low bits are zero, so it has its own ROM of ``2**(B-1-b)`` entries
   (``enter_rom[cand-1]``; the levels of one node add up to one ``enter_rom``); clock
-  ``B+1`` reads ``enter_rom[j-1]`` from a second full ROM for the new counter (cheaper than
-  carrying it through the levels: ~1 k LUTs and FFs per lane). Age and the decided prefix
-  of ``j`` are carried in registers; the node's code, counter and ``n`` come from shared
-  delay lines (:meth:`DeviceRule.delay`).
+  ``B+1`` reads ``enter_rom[j-1]`` from a second full ROM for the new counter (instead of
+  carrying it through the levels: E FFs and an E-bit mux per level and node). Age and the
+  decided prefix of ``j`` are carried in registers; the node's code, counter and ``n`` come
+  from shared delay lines (:meth:`DeviceRule.delay`).
 * UPDATE, on the last four clocks: ``pulse_rom`` (clock ``L-3``), then a dwell ROM
   (``dwell[n] = enter_rom[n-1] - enter_rom[n]``, ``dwell[0] = 0``; ``2**B`` x C) at
   ``n1`` and ``n1-1`` (clock ``L-2``), the fraction x dwell product (``frac_bits`` x C,
