@@ -91,9 +91,12 @@ def test_build_ice40_cli(tmp_path, capsys):
     """A real iCE40 bitstream through `synemu build --json` (YoWASP yosys/nextpnr/icepack)."""
     rc, rep = _cli_json(capsys, ["build", "--board", "icebreaker", "--device", "ideal",
                                  "--param", "weight_bits=4", "--param", "pulse_bits=4",
+                                 "--engine", "x_width=3", "--engine", "t_pos=16",
+                                 "--engine", "t_neg=-16",
                                  "--rows", "2", "--cols", "4", "--lanes", "2",
                                  "--out", str(tmp_path), "--json"])
     assert rc == 0 and rep["ok"], rep
+    assert rep["engine"]["x_width"] == 3
     bit = Path(rep["bitstream"])
     assert bit.suffix == ".bin" and bit.stat().st_size > 100_000   # UP5K image ~104 kB
     r = rep["resources"]
@@ -103,6 +106,13 @@ def test_build_ice40_cli(tmp_path, capsys):
     assert rep["constraint_mhz"]["cd_sync.clk"] == 12.0 and fmax > 12.0 and rep["timing_met"]
     assert rep["synapse_updates_per_s"] == 2 * 12_000_000
     assert json.loads((tmp_path / "report.json").read_text())["fmax_mhz"] == rep["fmax_mhz"]
+
+
+def test_build_engine_override_errors(tmp_path):
+    with pytest.raises(SystemExit, match="unknown engine parameter.*bogus"):
+        main(["build", "--board", "icebreaker", "--engine", "bogus=1", "--out", str(tmp_path)])
+    with pytest.raises(SystemExit, match="unknown engine parameter.*rows"):
+        main(["capacity", "--board", "icebreaker", "--engine", "rows=4", "--out", str(tmp_path)])
 
 
 def test_build_ecp5(tmp_path):
