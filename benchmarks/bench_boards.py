@@ -4,7 +4,9 @@ real-time factor (emulated seconds per wall second) at full tick resolution, one
 per tick: ``tick_s x f_clk / (depth + 3 + L)`` (L = the rule's latency).
 
 ``run(quick=True)``: one tiny iCE40 build. ``run()``: the table below (long: many builds).
-``python -m benchmarks.bench_boards [--quick] [BOARD:DEVICE:N:P[:PRESET] ...]``
+``python -m benchmarks.bench_boards [--quick] [--record] [BOARD:DEVICE:N:P[:PRESET[:K=V,...]]] ...]``
+(``K=V``: engine parameters, e.g. ``x_width=2``; ``--record`` merges the rows into
+``results.json``/``REPORT.md``, keeping the other rows)
 """
 
 from __future__ import annotations
@@ -14,36 +16,55 @@ import sys
 import tempfile
 import time
 
-#: (board, device, n (square n x n), lanes[, preset]): the targets of issue 6 and the
-#: largest tried (FN: the largest that fits, with its board presets)
+#: spike inputs: 2-bit x, so the engine's products take no DSP (hdl.fixed.mul)
+_SPIKES = {"x_width": 2}
+
+#: (board, device, n (square n x n), lanes[, preset[, engine overrides]]): the targets of
+#: issue 6 and the largest tried (FN, MTJ: the largest that fits, with their board presets)
 FULL = [
     ("icebreaker", "ideal", 64, 4),
     ("icebreaker", "femfet", 32, 2),
-    ("icebreaker", "mtj", 64, 4),
+    ("icebreaker", "mtj", 64, 4, "board", _SPIKES),
     ("icebreaker", "fn", 32, 1, "ice40"),
     ("ulx3s-85f", "femfet", 256, 16),
     ("ulx3s-85f", "ideal", 256, 16),
+    ("ulx3s-85f", "mtj", 1024, 32, "board", _SPIKES),
     ("ulx3s-85f", "fn", 32, 4, "board"),
     ("ulx3s-85f", "fn", 128, 8, "board"),
-    ("orangecrab", "ideal", 128, 8),
+    ("orangecrab", "ideal", 256, 8),
+    ("orangecrab", "femfet", 128, 8),
+    ("orangecrab", "mtj", 512, 16, "board", _SPIKES),
     ("orangecrab", "fn", 64, 2, "board"),
 ]
 QUICK = [("icebreaker", "ideal", 8, 2)]
 
 
-def _key(board, device, n, lanes, preset=None) -> str:
-    return f"{board}/{device}{'-' + preset if preset else ''}/{n}x{n}/P{lanes}"
+def _key(board, device, n, lanes, preset=None, engine=None) -> str:
+    eng = "".join(f"/{k}={v}" for k, v in sorted((engine or {}).items()))
+    return f"{board}/{device}{'-' + preset if preset else ''}/{n}x{n}/P{lanes}{eng}"
 
 
-def _row(board, device, n, lanes, out, preset=None) -> dict:
+def _parse(spec: str) -> tuple:
+    """``BOARD:DEVICE:N:P[:PRESET[:K=V,...]]`` -> a FULL-style tuple."""
+    b, d, n, p, *rest = spec.split(":")
+    preset = rest[0] or None if rest else None
+    engine = {}
+    for kv in (rest[1].split(",") if len(rest) > 1 and rest[1] else []):
+        k, v = kv.split("=", 1)
+        engine[k] = int(v)
+    return (b, d, int(n), int(p), preset, engine)
+
+
+def _row(board, device, n, lanes, out, preset=None, engine=None) -> dict:
     from synemu.boards.build import capacity_sweep
     from synemu.boards.platforms import get_board
     from synemu.golden.devices import make_device
     from synemu.golden.engine import EngineConfig
     from synemu.hdl.registry import rule_for
-    r = capacity_sweep(board, device, lanes=lanes, sizes=[n], out=out, preset=preset)[0]
+    r = capacity_sweep(board, device, lanes=lanes, sizes=[n], out=out, preset=preset,
+                       engine=engine)[0]
     b = get_board(board)
-    key = _key(board, device, n, lanes, preset)
+    key = _key(board, device, n, lanes, preset, engine)
     row = {"key": key, "fits": r["fits"], "error": r.get("error")}
     if r["fits"]:
         f_run = min(r["fmax_mhz"], b.clk_hz / 1e6) * 1e6
@@ -57,7 +78,7 @@ def _row(board, device, n, lanes, out, preset=None) -> dict:
             "build_seconds": r["seconds"]})
         dev = make_device(device, preset=preset)
         if getattr(dev, "tick_s", None):
-            cfg = EngineConfig(device=dev, rows=n, cols=n, lanes=lanes)
+            cfg = EngineConfig(device=dev, rows=n, cols=n, lanes=lanes, **(engine or {}))
             latency = rule_for(dev).latency
             sweep_s = (cfg.depth + 3 + latency) / f_run
             row["fn_tick_s"] = dev.tick_s
@@ -70,7 +91,7 @@ def run(quick: bool = False, only=None) -> dict:
     """name -> row dict (units in the field names)."""
     todo = QUICK if quick else FULL
     if only:
-        todo = [(b, d, int(n), int(p), *rest) for b, d, n, p, *rest in (s.split(":") for s in only)]
+        todo = [_parse(s) for s in only]
     out = tempfile.mkdtemp(prefix="synemu-bench-boards-")
     res = {}
     for board, device, n, lanes, *preset in todo:
@@ -90,5 +111,9 @@ def run(quick: bool = False, only=None) -> dict:
 if __name__ == "__main__":
     args = sys.argv[1:]
     quick = "--quick" in args
-    only = [a for a in args if a.count(":") in (3, 4)] or None
-    print(json.dumps(run(quick=quick, only=only), indent=1))
+    only = [a for a in args if a.count(":") in (3, 4, 5)] or None
+    rows = run(quick=quick, only=only)
+    print(json.dumps(rows, indent=1))
+    if "--record" in args:
+        from benchmarks.run import record_rows
+        record_rows("boards", rows)

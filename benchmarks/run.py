@@ -60,10 +60,22 @@ def main(argv=None):
         for k, v in rows.items():
             print(f"   {k}: {_fmt(v)}")
     ran = {k: v for k, v in results["suites"].items() if not args.only or k in args.only}
-    if path.exists():                      # merge with suites written meanwhile by other runs
-        results = json.loads(path.read_text())
-        results.setdefault("suites", {})
-    results["suites"].update(ran)
+    _write(ran)
+    return 0 if all(s["status"] == "ok" for s in ran.values()) else 1
+
+
+def _write(suites: dict, rows_only: bool = False):
+    """Merge ``suites`` into results.json (re-read first: other runs may have written it)
+    and regenerate REPORT.md. ``rows_only``: merge row by row into the existing suites."""
+    path = HERE / "results.json"
+    results = json.loads(path.read_text()) if path.exists() else {}
+    results.setdefault("suites", {})
+    for name, suite in suites.items():
+        if rows_only and name in results["suites"]:
+            results["suites"][name]["rows"].update(suite["rows"])
+            results["suites"][name]["date"] = suite["date"]
+        else:
+            results["suites"][name] = suite
     results["machine"] = {"python": sys.version.split()[0], "platform": platform.platform(),
                           "processor": platform.machine()}
     path.write_text(json.dumps(results, indent=2, default=float) + "\n")
@@ -76,7 +88,12 @@ def main(argv=None):
         lines.append("")
     (HERE / "REPORT.md").write_text("\n".join(lines))
     print(f"wrote {path} and {HERE / 'REPORT.md'}")
-    return 0 if all(s["status"] == "ok" for s in ran.values()) else 1
+
+
+def record_rows(name: str, rows: dict):
+    """Merge some rows of suite ``name`` (e.g. a few board builds) into the results."""
+    _write({name: {"rows": rows, "status": "ok", "quick": False, "seconds": None,
+                   "date": time.strftime("%Y-%m-%d")}}, rows_only=True)
 
 
 if __name__ == "__main__":
