@@ -219,6 +219,8 @@ def plot_accuracy_vs_n(summary: dict, path, title=""):
     ax.errorbar(ns, mean, yerr=std, marker="o", capsize=3, label="MTJ STDP network (this work)")
     ax.axhline(0.87, ls=":", c="gray", label="Diehl & Cook, 400 neurons (60k MNIST)")
     ax.set_xscale("log")
+    ax.set_xticks(ns, [str(n) for n in ns])
+    ax.minorticks_off()
     ax.set_xlabel("output neurons N")
     ax.set_ylabel("test accuracy")
     ax.set_title(title, fontsize=9)
@@ -260,7 +262,7 @@ def cmd_snn(args):
     plot = None
     if len(neurons) > 1:
         plot = str(plot_accuracy_vs_n(summary, out / f"snn-{args.dataset}-acc-vs-n.png",
-                                      f"{args.dataset}: unsupervised STDP on binary MTJ synapses"))
+                                      f"{args.dataset}: STDP on binary MTJ synapses"))
     result = {"command": "snn", "dataset": args.dataset, "backend": args.backend,
               "epochs": runs[0]["epochs"], "epoch_codes": runs[0]["epoch_codes"],
               "seeds": args.seeds, "accuracy": summary,
