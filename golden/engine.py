@@ -51,7 +51,7 @@ from typing import NamedTuple
 import numpy as np
 
 from .device import Device
-from .fixed import IntFormat, Rounding, clog2, round_shift
+from .fixed import IntFormat, Rounding, check_int as _check_int, clog2, round_shift
 from .lfsr import LFSRBank, lane_seeds
 
 __all__ = ["Op", "Command", "EngineConfig", "GoldenEngine", "DEVICE_SEED_OFFSET"]
@@ -81,11 +81,6 @@ class Command(NamedTuple):
     row: int = 0
     col: int = 0
     arg: int = 0
-
-
-def _check_int(name, v, lo, hi):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ValueError(f"{name} must be an integer in {lo}..{hi}, not {v!r}")
 
 
 @dataclass(frozen=True)

@@ -75,6 +75,7 @@ from typing import ClassVar
 import numpy as np
 
 from .device import Device, Field
+from .fixed import check_int
 
 __all__ = ["FeMFETDevice", "TRANSFERS", "WC_BITS", "popcount"]
 
@@ -94,9 +95,7 @@ def popcount(v: np.ndarray) -> np.ndarray:
 
 
 def _int(name, v, lo, hi):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ValueError(f"femfet device: {name} must be an integer in {lo}..{hi}, not {v!r}")
-    return int(v)
+    return check_int(name, v, lo, hi, "femfet device: ")
 
 
 @dataclass(frozen=True)

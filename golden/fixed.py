@@ -25,7 +25,15 @@ import numpy as np
 from fixedpoint import FixedPoint
 
 __all__ = ["Rounding", "IntFormat", "QFormat", "saturate", "sat_add", "round_shift",
-           "dtype_for", "clog2"]
+           "dtype_for", "clog2", "check_int"]
+
+
+def check_int(name: str, v, lo: int, hi: int, prefix: str = "") -> int:
+    """``int(v)`` if ``v`` is an integer (not a bool) in ``lo..hi``; otherwise a ValueError
+    naming the parameter (``prefix`` names its owner, e.g. ``"fn device: "``)."""
+    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
+        raise ValueError(f"{prefix}{name} must be an integer in {lo}..{hi}, not {v!r}")
+    return int(v)
 
 
 class Rounding(str, enum.Enum):

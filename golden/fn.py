@@ -51,6 +51,7 @@ import numpy as np
 
 from . import fn_physics as phys
 from .device import Device, Field
+from .fixed import check_int
 
 __all__ = ["FNDevice"]
 
@@ -59,8 +60,7 @@ _DEFAULT = phys.FNParams()
 
 
 def _int(name, v, lo, hi):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ValueError(f"fn device: {name} must be an integer in {lo}..{hi}, not {v!r}")
+    return check_int(name, v, lo, hi, "fn device: ")
 
 
 @dataclass(frozen=True)

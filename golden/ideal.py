@@ -12,7 +12,7 @@ from typing import ClassVar
 import numpy as np
 
 from .device import Device, Field
-from .fixed import dtype_for
+from .fixed import check_int, dtype_for
 
 __all__ = ["IdealDevice"]
 
@@ -27,9 +27,8 @@ class IdealDevice(Device):
     pulse_bits: int = 8
 
     def __post_init__(self):
-        for what, v in (("weight_bits", self.weight_bits), ("pulse_bits", self.pulse_bits)):
-            if not isinstance(v, int) or isinstance(v, bool) or not 2 <= v <= 32:
-                raise ValueError(f"ideal device: {what} must be an integer in 2..32, not {v!r}")
+        check_int("weight_bits", self.weight_bits, 2, 32, "ideal device: ")
+        check_int("pulse_bits", self.pulse_bits, 2, 32, "ideal device: ")
 
     @property
     def fields(self):

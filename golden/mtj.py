@@ -34,6 +34,7 @@ from typing import ClassVar
 import numpy as np
 
 from .device import Device, Field
+from .fixed import check_int
 from .mtj_physics import PHYSICS_PRESETS, MTJPhysics
 
 __all__ = ["MTJDevice", "mix", "mix_constants", "thresholds_from_probs"]
@@ -147,10 +148,8 @@ class MTJDevice(Device):
     def __post_init__(self):
         def bad(msg):
             raise ValueError(f"mtj device: {msg}")
-        for k, lo, hi in (("pulse_bits", 2, 8), ("rand_bits", 16, 64)):
-            v = getattr(self, k)
-            if not isinstance(v, int) or isinstance(v, bool) or not lo <= v <= hi:
-                bad(f"{k} must be an integer in {lo}..{hi}, not {v!r}")
+        check_int("pulse_bits", self.pulse_bits, 2, 8, "mtj device: ")
+        check_int("rand_bits", self.rand_bits, 16, 64, "mtj device: ")
         if not isinstance(self.prob_bits, int) or not 16 <= self.prob_bits <= self.rand_bits:
             bad(f"prob_bits must be an integer in 16..rand_bits ({self.rand_bits}), "
                 f"not {self.prob_bits!r}")

@@ -52,7 +52,7 @@ from functools import lru_cache
 import numpy as np
 
 from .engine import Command, EngineConfig, GoldenEngine, Op
-from .fixed import IntFormat, clog2
+from .fixed import IntFormat, check_int, clog2
 from .lfsr import GALOIS_TAPS, lane_seeds
 from .mtj import MTJDevice, mix
 
@@ -73,8 +73,7 @@ SOP_WIDTH = 3
 
 
 def _chk(name, v, lo, hi):
-    if not isinstance(v, (int, np.integer)) or isinstance(v, bool) or not lo <= v <= hi:
-        raise ValueError(f"snn: {name} must be an integer in {lo}..{hi}, not {v!r}")
+    return check_int(name, v, lo, hi, "snn: ")
 
 
 @dataclass(frozen=True)
