@@ -24,7 +24,7 @@ from .fixed import mul, round_shift, saturate, tree_sum
 from .lfsr import LFSRBank
 from .registry import rule_for
 
-__all__ = ["ArrayEngine", "command_layout"]
+__all__ = ["ArrayEngine", "command_layout", "peek_members"]
 
 
 def command_layout(config: EngineConfig) -> data.StructLayout:
@@ -34,6 +34,19 @@ def command_layout(config: EngineConfig) -> data.StructLayout:
         "col": unsigned(config.col_width),
         "arg": unsigned(config.arg_width),
     })
+
+
+def peek_members(config: EngineConfig) -> dict:
+    """Debug ports reading the state and x memories combinationally (``peek_words``: one
+    state word per lane at ``peek_addr``; ``peek_x``: one x per lane at ``peek_x_addr``);
+    components that contain an engine re-export them under the same names."""
+    P, dev = config.lanes, config.device
+    return {
+        "peek_addr": In(clog2(config.depth)),
+        "peek_words": Out(data.ArrayLayout(unsigned(dev.state_width), P)),
+        "peek_x_addr": In(clog2(config.chunks)),
+        "peek_x": Out(data.ArrayLayout(signed(config.x_width), P)),
+    }
 
 
 class _Kind:
@@ -68,11 +81,8 @@ class ArrayEngine(wiring.Component):
             "busy": Out(1),
         }
         if debug:
+            sig.update(peek_members(config))
             sig.update({
-                "peek_addr": In(clog2(config.depth)),
-                "peek_words": Out(data.ArrayLayout(unsigned(dev.state_width), P)),
-                "peek_x_addr": In(clog2(config.chunks)),
-                "peek_x": Out(data.ArrayLayout(signed(config.x_width), P)),
                 "time_now": Out(config.time_width),
                 "samples": Out(config.sample_width),
                 "rng": Out(data.ArrayLayout(unsigned(config.rng_width), P)),

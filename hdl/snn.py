@@ -20,7 +20,7 @@ from amaranth.lib.wiring import In, Out
 from ..golden.engine import Op
 from ..golden.fixed import clog2
 from ..golden.snn import SOP_WIDTH, SNNConfig, SOp
-from .engine import ArrayEngine
+from .engine import ArrayEngine, peek_members
 from .fixed import saturate
 from .lfsr import GaloisLFSR
 from .mtj import mix
@@ -51,11 +51,8 @@ class SNNController(wiring.Component):
             "busy": Out(1),
         }
         if debug:
+            sig.update(peek_members(ecfg))
             sig.update({
-                "peek_addr": In(clog2(ecfg.depth)),
-                "peek_words": Out(data.ArrayLayout(unsigned(dev.state_width), ecfg.lanes)),
-                "peek_x_addr": In(clog2(ecfg.chunks)),
-                "peek_x": Out(data.ArrayLayout(signed(ecfg.x_width), ecfg.lanes)),
                 "peek_r_addr": In(clog2(config.n_inputs)),
                 "peek_r": Out(config.rate_bits + 1),
                 "dev_rng": Out(data.ArrayLayout(unsigned(dev.rand_width), ecfg.lanes)),

@@ -46,6 +46,20 @@ class AmaranthStreamDriver:
             await self._tick()
         return out
 
+    def peek_memories(self, cfg: EngineConfig):
+        """Engine state words (depth, lanes) and x (chunks * lanes) through the debug peek
+        ports of ``self.dut`` (an engine, or a component that re-exports its peek ports)."""
+        ctx, dut = self.ctx, self.dut
+        words = np.zeros((cfg.depth, cfg.lanes), dtype=np.uint64)
+        for a in range(cfg.depth):
+            ctx.set(dut.peek_addr, a)
+            words[a] = [int(v) for v in ctx.get(dut.peek_words)]
+        x = np.zeros((cfg.chunks, cfg.lanes), dtype=np.int64)
+        for k in range(cfg.chunks):
+            ctx.set(dut.peek_x_addr, k)
+            x[k] = [int(v) for v in ctx.get(dut.peek_x)]
+        return words, x.reshape(-1)
+
 
 class AmaranthDriver(AmaranthStreamDriver):
     """Lockstep driver over an Amaranth testbench context ``ctx`` and a debug engine."""
@@ -55,22 +69,15 @@ class AmaranthDriver(AmaranthStreamDriver):
             {"op": int(cmd.op), "row": cmd.row, "col": cmd.col, "arg": cmd.arg}, n_resp)
 
     async def snapshot(self) -> Snapshot:
-        ctx, dut, cfg = self.ctx, self.dut, self.dut.config
-        words = np.zeros((cfg.depth, cfg.lanes), dtype=np.uint64)
-        for a in range(cfg.depth):
-            ctx.set(dut.peek_addr, a)
-            words[a] = [int(v) for v in ctx.get(dut.peek_words)]
-        x = np.zeros((cfg.chunks, cfg.lanes), dtype=np.int64)
-        for k in range(cfg.chunks):
-            ctx.set(dut.peek_x_addr, k)
-            x[k] = [int(v) for v in ctx.get(dut.peek_x)]
+        ctx, dut = self.ctx, self.dut
+        words, x = self.peek_memories(dut.config)
         g = {"time": ctx.get(dut.time_now), "samples": ctx.get(dut.samples),
              "rng": [int(v) for v in ctx.get(dut.rng)]}
         if hasattr(dut, "since"):
             g["since"] = ctx.get(dut.since)
         if hasattr(dut, "dev_rng"):
             g["dev_rng"] = [int(v) for v in ctx.get(dut.dev_rng)]
-        return Snapshot(words, x.reshape(-1), g, self.cycle)
+        return Snapshot(words, x, g, self.cycle)
 
 
 def simulate(config: EngineConfig, body, *, vcd: str | None = None):

@@ -128,15 +128,7 @@ class AmaranthSNNDriver(AmaranthStreamDriver):
 
     async def snapshot(self) -> SNNSnapshot:
         ctx, dut = self.ctx, self.dut
-        ecfg = dut.config.engine_config
-        words = np.zeros((ecfg.depth, ecfg.lanes), dtype=np.uint64)
-        for a in range(ecfg.depth):
-            ctx.set(dut.peek_addr, a)
-            words[a] = [int(v) for v in ctx.get(dut.peek_words)]
-        x = np.zeros((ecfg.chunks, ecfg.lanes), dtype=np.int64)
-        for k in range(ecfg.chunks):
-            ctx.set(dut.peek_x_addr, k)
-            x[k] = [int(v) for v in ctx.get(dut.peek_x)]
+        words, x = self.peek_memories(dut.config.engine_config)
         R = []
         for c in range(dut.config.n_inputs):
             ctx.set(dut.peek_r_addr, c)
@@ -144,7 +136,7 @@ class AmaranthSNNDriver(AmaranthStreamDriver):
         regs = {"dev_rng": [int(v) for v in ctx.get(dut.dev_rng)], "in_rng": int(ctx.get(dut.in_rng)),
                 "v": [int(v) for v in ctx.get(dut.v)], "theta": [int(v) for v in ctx.get(dut.theta)],
                 "R": R}
-        return SNNSnapshot(words, x.reshape(-1), regs, self.cycle)
+        return SNNSnapshot(words, x, regs, self.cycle)
 
 
 def amaranth_snn_lockstep(cfg: SNNConfig, cmds, **kw) -> SNNReport:
