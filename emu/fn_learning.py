@@ -268,15 +268,6 @@ def compare(device="paper", dataset="digits", *, seeds=(0, 1, 2), sample_s: floa
 
 
 # -- fidelity of the counter emulation vs the closed-form physics ---------------------------
-def _ticked(dev: FNDevice, st: dict, seconds: float) -> dict:
-    k = int(round(seconds / dev.tick_s))
-    while k > 0:
-        step = min(k, (1 << 32) - 1)
-        st = dev.tick(st, step, 0)
-        k -= step
-    return st
-
-
 def pulse_node_scalar(dev: FNDevice, code: int, cnt: int, pulse: int) -> tuple[int, int]:
     """Pure-Python replica of the pulsed node in :meth:`FNDevice.update` (fast loops)."""
     rom, e, g = dev._rom_list, dev._enter_list, dev.frac_bits
@@ -313,7 +304,7 @@ def fidelity(device="paper", *, points: int = 60) -> dict:
     # 1. checkpoints and trajectory
     cps = {}
     for name, t in (("1h", 3600.0), ("1day", 86400.0), ("1e6s", 1e6)):
-        c = int(_ticked(dev, dev.reset_state(()), t)["nl"])
+        c = int(dev.fresh_state((), t)["nl"])
         cps[name] = {"t_s": t, "code": c, "exact_code": float(exact_code(phys.voltage_at(t, p))),
                      "error_lsb": float(c - exact_code(phys.voltage_at(t, p)))}
     t_grid = np.unique(np.round(np.logspace(0, 6.3, points) / dev.tick_s)) * dev.tick_s
@@ -331,7 +322,7 @@ def fidelity(device="paper", *, points: int = 60) -> dict:
     ages = np.logspace(3, 6, 13)
     drops, phys_drops = [], []
     for t in ages:
-        s = _ticked(dev, dev.reset_state((1,)), t)
+        s = dev.fresh_state((1,), t)
         s2 = dev.update(s, np.full(1, -m))
         drops.append(float(dev.position(s, "l")[0] - dev.position(s2, "l")[0]) * dev.lsb_v)
         phys_drops.append(float(phys.pulse_step_v(phys.voltage_at(t, p), m * dev.t_pulse_s, p)))
