@@ -59,59 +59,126 @@ def add_common(p: argparse.ArgumentParser, out: str):
 
 
 # -- verify ---------------------------------------------------------------------------------
-def _lockstep_one(config, commands, backend: str, waves: bool = False):
-    """Lockstep report (and the wave file path, or None)."""
-    from ..sim.lockstep import run_lockstep
-    if backend == "amaranth":
-        from ..sim.amaranth_sim import amaranth_lockstep
-        return amaranth_lockstep(config, commands), None
-    from ..sim.remote import SessionDriver, VerilatorSession
-    s = VerilatorSession(config, waves=waves)
-    with s:
-        rep = asyncio.run(run_lockstep(SessionDriver(s), config, commands))
-    return rep, (s.result.waves if waves and s.result else None)
+def _parse_window(text: str):
+    """``START:STOP`` command window (either side may be empty)."""
+    a, sep, b = text.partition(":")
+    try:
+        start = int(a) if a else 0
+        stop = int(b) if b else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--wave-window wants START:STOP, not {text!r}") from None
+    if not sep or start < 0 or (stop is not None and stop <= start):
+        raise argparse.ArgumentTypeError(f"--wave-window wants START:STOP with 0 <= START < STOP, "
+                                         f"not {text!r}")
+    return start, stop
+
+
+class _Lockstep:
+    """One lockstep runner per verify call: the design is built (or found in the cache) once
+    and every seed starts from a fresh simulation of it."""
+
+    def __init__(self, config, backend: str, driver: str, waves: bool, window, out: Path):
+        self.config, self.backend, self.driver = config, backend, driver
+        self.waves, self.window, self.out = waves, window, out
+        self.session = None
+        if backend == "verilator" and driver == "native":
+            from ..sim.native_engine import NativeEngineSession
+            self.session = NativeEngineSession(config, waves=waves)
+
+    def run(self, seed: int, commands, progress=None):
+        """Lockstep report of one seed, and its wave file (or None)."""
+        from ..sim.lockstep import run_lockstep
+        if self.backend == "amaranth":
+            from ..sim.amaranth_sim import amaranth_lockstep
+            return amaranth_lockstep(self.config, commands), None
+        if self.session is not None:
+            from ..sim.native_engine import native_lockstep
+            self.session.restart()
+            wave = None
+            if self.waves:
+                fmt = self.session.build.wave_format
+                start, stop = self.window or (0, None)
+                wave = self.session.trace_window(self.out / f"verify-seed{seed}.{fmt}", start, stop)
+            rep = native_lockstep(self.config, commands, session=self.session, progress=progress)
+            if wave is not None:
+                self.session.restart()          # closes (flushes) the wave file
+            return rep, wave
+        from ..sim.remote import SessionDriver, VerilatorSession
+        s = VerilatorSession(self.config, waves=self.waves)
+        with s:
+            rep = asyncio.run(run_lockstep(SessionDriver(s), self.config, commands))
+        return rep, (s.result.waves if self.waves and s.result else None)
+
+    def close(self):
+        if self.session is not None:
+            self.session.close()
 
 
 def cmd_verify(args):
     from ..golden.engine import EngineConfig
     from ..sim.lockstep import random_commands
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, not {args.seeds}")
+    if args.ops < 1:
+        raise ValueError(f"--ops must be at least 1, not {args.ops}")
+    if args.wave_window and not args.waves:
+        raise ValueError("--wave-window needs --waves")
+    if args.wave_window and (args.backend, args.driver) != ("verilator", "native"):
+        raise ValueError("--wave-window needs the native Verilator driver")
     device = device_from_args(args)
     config = EngineConfig(device=device, rows=args.rows, cols=args.cols, lanes=args.lanes,
                           rounding=args.rounding, eta=args.eta, seed=args.engine_seed)
+    out = out_dir(args.out) if args.waves else Path(args.out)
+    t_build = time.perf_counter()
+    runner = _Lockstep(config, args.backend, args.driver, args.waves, args.wave_window, out)
+    t_build = time.perf_counter() - t_build
     t0 = time.perf_counter()
     total = dict(commands=0, compared_words=0, cycles=0)
     first = None
     failed_seeds = []
     waves = []
-    bar = progress(total=args.seeds, desc=f"verify {args.device}/{args.backend}")
-    for seed in range(args.seeds):
-        # the stream seed varies the commands; the LFSR seeds (reset values baked into the
-        # hardware) stay those of --engine-seed, so all seeds share one Verilator build
-        cfg = config
-        rep, wave = _lockstep_one(cfg, random_commands(cfg, seed, args.ops), args.backend,
-                                  args.waves)
-        if wave:
-            waves.append(str(wave))
-        for k in total:
-            total[k] += getattr(rep, k)
-        if not rep.ok:
-            failed_seeds.append(seed)
-            first = first or {"seed": seed, **rep.to_dict()["mismatches"][0]}
-        bar.update(1)
-    bar.close()
+    per_command = args.backend == "verilator" and args.driver == "native"
+    bar = progress(total=args.seeds * args.ops if per_command else args.seeds,
+                   desc=f"verify {args.device}/{args.backend}")
+    try:
+        for seed in range(args.seeds):
+            # the stream seed varies the commands; the LFSR seeds (reset values baked into the
+            # hardware) stay those of --engine-seed, so all seeds share one Verilator build
+            rep, wave = runner.run(seed, random_commands(config, seed, args.ops),
+                                   progress=bar.update if per_command else None)
+            if wave:
+                waves.append(str(wave))
+            for k in total:
+                total[k] += getattr(rep, k)
+            if not rep.ok:
+                failed_seeds.append(seed)
+                first = first or {"seed": seed, **rep.to_dict()["mismatches"][0]}
+            if not per_command:
+                bar.update(1)
+    finally:
+        bar.close()
+        runner.close()
     secs = time.perf_counter() - t0
-    result = {"command": "verify", "device": args.device, "preset": args.preset,
-              "backend": args.backend, "rows": args.rows, "cols": args.cols,
+    if total["commands"] == 0:
+        raise ValueError("verify checked no command")
+    result = {"command": "verify", "ok": not failed_seeds, "device": args.device,
+              "preset": args.preset, "backend": args.backend,
+              "driver": args.driver if args.backend == "verilator" else None,
+              "rows": args.rows, "cols": args.cols,
               "lanes": args.lanes, "seeds": args.seeds, "ops": args.ops, **total,
               "mismatches": len(failed_seeds), "failed_seeds": failed_seeds,
-              "first_mismatch": first, "seconds": secs, "ops_per_s": total["commands"] / secs,
-              "waves": waves}
+              "first_mismatch": first, "seconds": secs, "build_seconds": t_build,
+              "commands_per_s": total["commands"] / secs, "cycles_per_s": total["cycles"] / secs,
+              "ops_per_s": total["commands"] / secs, "waves": waves}
     verdict = "PASS: bit-exact" if not failed_seeds else f"FAIL on seeds {failed_seeds}"
-    summary = (f"verify {args.device} on {args.backend}: {args.rows}x{args.cols} array, "
+    drv = f" ({args.driver} driver)" if args.backend == "verilator" else ""
+    summary = (f"verify {args.device} on {args.backend}{drv}: {args.rows}x{args.cols} array, "
                f"{args.lanes} lanes, {args.seeds} seeds x {args.ops} commands\n"
                f"  {total['commands']} commands; every synapse, input, counter and LFSR compared "
                f"after each ({total['compared_words']} synapse-word comparisons); "
-               f"{total['cycles']} clock cycles; {secs:.1f} s\n  {verdict}")
+               f"{total['cycles']} clock cycles; {secs:.1f} s "
+               f"({total['commands'] / secs:,.0f} commands/s, {total['cycles'] / secs:,.0f} cycles/s)"
+               f"\n  {verdict}")
     if first:
         summary += f"\n  first mismatch: {first}"
     if waves:
@@ -189,6 +256,8 @@ def build_parser() -> argparse.ArgumentParser:
     v = sub.add_parser("verify", help="lockstep golden vs hardware on random command streams")
     add_device_args(v)
     v.add_argument("--backend", choices=["verilator", "amaranth"], default="verilator")
+    v.add_argument("--driver", choices=["native", "cocotb"], default="native",
+                   help="Verilator: compiled C++ driver (default) or the cocotb testbench")
     v.add_argument("--seeds", type=int, default=3)
     v.add_argument("--ops", type=int, default=500)
     v.add_argument("--rows", type=int, default=4)
@@ -199,6 +268,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--engine-seed", type=int, default=1, help="seed of the hardware LFSRs")
     v.add_argument("--waves", action="store_true",
                    help="Verilator: keep an FST (VCD without lz4 headers) trace per seed")
+    v.add_argument("--wave-window", type=_parse_window, default=None, metavar="START:STOP",
+                   help="native driver: dump waves only for commands START..STOP-1 of each seed")
     add_common(v, "runs")
     v.set_defaults(func=cmd_verify)
 

@@ -5,7 +5,8 @@
 >>> t.load_x(x); y = t.forward(); pred = t.learn(x, label)
 
 Backends: ``golden`` (NumPy golden model), ``amaranth`` (Amaranth's Python simulator of the
-hardware), ``verilator`` (the generated Verilog in Verilator, driven through cocotb); boards
+hardware), ``verilator`` (the generated Verilog in Verilator, driven by the compiled C++ driver or
+through cocotb); boards
 add ``board``. Every backend executes the same command stream
 (:class:`~synemu.golden.engine.Op`), so results are bit-identical by construction and by test.
 """
@@ -101,14 +102,33 @@ class AmaranthBackend(_SimThreadBackend):
 
 
 class VerilatorBackend(_SimThreadBackend):
-    """Runs the generated Verilog in Verilator (built once per design, cached on disk)."""
+    """Runs the generated Verilog in Verilator (built once per design, cached on disk).
+
+    ``driver``: ``"native"`` (default: the compiled C++ driver, :mod:`synemu.sim.native`)
+    or ``"cocotb"`` (the cocotb testbench over a socket; same responses, cycles, states)."""
 
     name = "verilator"
+    DRIVERS = ("native", "cocotb")
 
-    def __init__(self, config: EngineConfig, *, waves: bool = False):
-        from ..sim.remote import VerilatorSession
+    def __init__(self, config: EngineConfig, *, waves: bool = False, driver: str = "native"):
+        if driver not in self.DRIVERS:
+            raise ValueError(f"unknown Verilator driver {driver!r}; use one of {self.DRIVERS}")
         self.config = config
-        self.session = VerilatorSession(config, waves=waves)
+        self.driver = driver
+        if driver == "native":
+            from ..sim.native_engine import NativeEngineSession
+            self.session = NativeEngineSession(config, waves=waves)
+            # whole-batch fast paths (no Python per command), used by Tile when present
+            self.learn_batch = self.session.learn_batch
+            self.forward_batch = self.session.forward_batch
+        else:
+            from ..sim.remote import VerilatorSession
+            self.session = VerilatorSession(config, waves=waves)
+
+    @property
+    def cycle(self) -> int:
+        """Clock cycles simulated so far."""
+        return self.session.cycle
 
     def _call(self, wire, n, snap):
         return self.session.run(wire, n, snap)
@@ -234,6 +254,9 @@ class Tile:
         """LEARN each (x, label) in order in one backend call; returns the predictions."""
         if isinstance(self.backend, GoldenBackend):
             return self.backend.engine.learn_samples(xs, labels)
+        fast = getattr(self.backend, "learn_batch", None)
+        if fast is not None:
+            return fast(xs, labels)
         cmds = []
         for x, label in zip(xs, labels):
             cmds += self._x_cmds(x) + [Command(Op.LEARN, 0, 0, int(label))]
@@ -247,6 +270,9 @@ class Tile:
             self.config.x_fmt.check(xs, "input x")
             y = xs.astype(np.int64) @ self.weights(inference=True).T.astype(np.int64)
             return np.argmax(y, axis=1)
+        fast = getattr(self.backend, "forward_batch", None)
+        if fast is not None:
+            return np.argmax(fast(xs), axis=1)
         cmds = []
         for x in xs:
             cmds += self._x_cmds(x) + [Command(Op.FORWARD)]

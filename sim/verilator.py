@@ -38,7 +38,7 @@ from typing import Mapping, Sequence
 from .tools import verilator_bin_dir, verilator_env, verilator_version
 
 __all__ = ["Build", "RunResult", "BuildError", "SimulationError", "default_build_root",
-           "fst_supported", "verilog_of", "build", "run"]
+           "fst_supported", "verilog_of", "build", "build_design", "run", "TARGETS"]
 
 _MARKER = ".synemu-build-ok"
 _CACHE_FORMAT = 1  # bump to invalidate all cached builds
@@ -197,24 +197,37 @@ def _wave_format(waves) -> str | None:
     raise ValueError(f"waves must be False, True, 'fst' or 'vcd', got {waves!r}")
 
 
+TARGETS = ("cocotb", "native")
+
+
 def build(verilog_text: str, toplevel: str = "top", *, build_root=None,
-          waves: bool | str = False, build_args: Sequence[str] = ()) -> Build:
+          waves: bool | str = False, build_args: Sequence[str] = (),
+          target: str = "cocotb") -> Build:
     """Compile ``verilog_text`` (top module ``toplevel``) with Verilator, or reuse the cache.
 
-    ``waves``: ``"fst"``, ``"vcd"``, or ``True`` = FST if lz4 headers are installed
+    ``target``: ``"cocotb"`` (the simulator binary cocotb tests run in) or ``"native"``
+    (the compiled driver :mod:`synemu.sim.native`: ``libsynemu_native.so``, loaded with
+    ctypes). ``waves``: ``"fst"``, ``"vcd"``, or ``True`` = FST if lz4 headers are installed
     (:func:`fst_supported`), else VCD. ``build_args`` are extra Verilator arguments
     (added to ``-Wno-fatal -Wno-lint -Wno-style``).
     Raises :class:`BuildError` with the tail of the build log on failure.
     """
     import cocotb
 
+    if target not in TARGETS:
+        raise ValueError(f"unknown Verilator build target {target!r}; use one of {TARGETS}")
     root = Path(build_root).expanduser() if build_root is not None else default_build_root()
     fmt = _wave_format(waves)
     args = list(DEFAULT_BUILD_ARGS) + (["--trace-fst"] if fmt == "fst" else []) + list(build_args)
-    key = hashlib.sha256(json.dumps(
-        [_CACHE_FORMAT, verilog_text, toplevel, fmt, args,
-         verilator_version(), cocotb.__version__]).encode()).hexdigest()
-    directory = (root / f"{toplevel}-{key[:20]}").absolute()
+    ident = [_CACHE_FORMAT, verilog_text, toplevel, fmt, args, verilator_version()]
+    if target == "cocotb":
+        ident.append(cocotb.__version__)
+    else:
+        from .native import CORE
+        ident += ["native", CORE.read_text()]
+    key = hashlib.sha256(json.dumps(ident).encode()).hexdigest()
+    suffix = "" if target == "cocotb" else "-native"
+    directory = (root / f"{toplevel}{suffix}-{key[:20]}").absolute()
     verilog_path = directory / f"{toplevel}.v"
     result = Build(directory, toplevel, key, fmt, verilog_path, cached=True)
     if (directory / _MARKER).is_file():
@@ -226,20 +239,104 @@ def build(verilog_text: str, toplevel: str = "top", *, build_root=None,
             shutil.rmtree(directory)          # interrupted earlier build
         directory.mkdir(parents=True)
         verilog_path.write_text(verilog_text)
-        runner = _cocotb_runner_class()()
         log = directory / "build.log"
         t0 = time.monotonic()
-        try:
-            runner.build(sources=[verilog_path], hdl_toplevel=toplevel, build_dir=directory,
-                         waves=fmt is not None, build_args=args, timescale=("1ns", "1ps"),
-                         log_file=log)
-        except (RuntimeError, SystemExit, OSError) as e:
-            raise BuildError(f"Verilator build of {toplevel!r} in {directory} failed "
-                             f"({e}); tail of {log}:\n{_tail(log)}") from None
+        if target == "native":
+            _native_build(directory, verilog_path, verilog_text, toplevel, fmt, args, log)
+        else:
+            runner = _cocotb_runner_class()()
+            try:
+                runner.build(sources=[verilog_path], hdl_toplevel=toplevel,
+                             build_dir=directory, waves=fmt is not None, build_args=args,
+                             timescale=("1ns", "1ps"), log_file=log)
+            except (RuntimeError, SystemExit, OSError) as e:
+                raise BuildError(f"Verilator build of {toplevel!r} in {directory} failed "
+                                 f"({e}); tail of {log}:\n{_tail(log)}") from None
         (directory / _MARKER).write_text(json.dumps(
-            {"toplevel": toplevel, "key": key, "waves": fmt, "args": args,
+            {"toplevel": toplevel, "key": key, "target": target, "waves": fmt, "args": args,
              "seconds": round(time.monotonic() - t0, 2)}))
     return Build(directory, toplevel, key, fmt, verilog_path, cached=False)
+
+
+@lru_cache(maxsize=1)
+def _source_fingerprint() -> str:
+    """Hash of every synemu source file that can shape generated Verilog, and of Amaranth."""
+    import amaranth
+    pkg = Path(__file__).resolve().parent.parent
+    h = hashlib.sha256(str(getattr(amaranth, "__version__", "")).encode())
+    for sub in ("golden", "hdl", "boards", "sim"):
+        for f in sorted((pkg / sub).glob("*.py")):
+            h.update(f.name.encode())
+            h.update(f.read_bytes())
+    return h.hexdigest()
+
+
+def build_design(design_id, make_verilog, toplevel: str, *, build_root=None,
+                 waves: bool | str = False, build_args: Sequence[str] = (),
+                 target: str = "cocotb") -> Build:
+    """:func:`build` of ``make_verilog()`` without elaborating it again when this exact
+    design was built before: ``design_id`` (JSON-able, e.g. the component class and its
+    config) plus a hash of the synemu sources and the Amaranth version index the
+    Verilog-keyed cache (``<build_root>/.index``). A missing or stale entry falls back
+    to generating the Verilog and :func:`build`."""
+    root = Path(build_root).expanduser() if build_root is not None else default_build_root()
+    fmt = _wave_format(waves)
+    ident = hashlib.sha256(json.dumps(
+        [_CACHE_FORMAT, design_id, toplevel, fmt, list(build_args), target,
+         _source_fingerprint(), verilator_version()], sort_keys=True, default=str
+    ).encode()).hexdigest()
+    index = root / ".index" / f"{ident[:32]}.json"
+    try:
+        entry = json.loads(index.read_text())
+        directory = root / entry["directory"]
+        if (directory / _MARKER).is_file():
+            return Build(directory.absolute(), toplevel, entry["key"], fmt,
+                         directory.absolute() / f"{toplevel}.v", cached=True)
+    except (OSError, ValueError, KeyError):
+        pass
+    b = build(make_verilog(), toplevel, build_root=root, waves=waves, build_args=build_args,
+              target=target)
+    index.parent.mkdir(parents=True, exist_ok=True)
+    tmp = index.with_suffix(f".{os.getpid()}.tmp")
+    tmp.write_text(json.dumps({"directory": b.directory.name, "key": b.key}))
+    os.replace(tmp, index)
+    return b
+
+
+def _native_build(directory: Path, verilog_path: Path, verilog_text: str, toplevel: str,
+                  fmt: str | None, args: list[str], log: Path) -> None:
+    """Verilate ``verilog_path`` with the generated binding + native driver core into
+    ``<directory>/libsynemu_native.so`` (see :mod:`synemu.sim.native`)."""
+    from .native import CORE, LIBRARY, binding_source, parse_ports
+    ports = parse_ports(verilog_text, toplevel)
+    binding = directory / "synemu_binding.cpp"
+    binding.write_text(binding_source(toplevel, ports, fmt))
+    obj = directory / "obj"
+    trace = {"vcd": ["--trace"], "fst": []}.get(fmt, []) if fmt else []
+    cflags = f"-fPIC -O2 -I{CORE.parent}"
+    cmd = ([str(verilator_bin_dir() / "verilator"), "--cc", str(verilog_path),
+            "--top-module", toplevel, "--Mdir", str(obj), "--exe", str(binding),
+            "-o", str(directory / LIBRARY), "-CFLAGS", cflags,
+            "-LDFLAGS", "-shared -Wl,-Bsymbolic", "--timescale", "1ns/1ps"]
+           + trace + args)
+    jobs = str(max(1, min(4, os.cpu_count() or 1)))
+    make = ["make", "-C", str(obj), "-f", f"V{toplevel}.mk", "-j", jobs,
+            "CFG_CXXFLAGS_PCH_I=-include", "OPT_FAST=-O2", "OPT_SLOW=-O1"]
+    env = verilator_env()
+    with open(log, "w") as f:
+        for step in (cmd, make):
+            f.write("$ " + " ".join(step) + "\n")
+            f.flush()
+            try:
+                r = subprocess.run(step, stdout=f, stderr=subprocess.STDOUT, env=env)
+            except OSError as e:
+                raise BuildError(f"native build of {toplevel!r}: cannot run {step[0]}: {e}") from None
+            if r.returncode != 0:
+                raise BuildError(f"native Verilator build of {toplevel!r} in {directory} failed "
+                                 f"(exit {r.returncode}); tail of {log}:\n{_tail(log)}")
+    if not (directory / LIBRARY).is_file():
+        raise BuildError(f"native build of {toplevel!r} produced no {LIBRARY}; see {log}")
+    shutil.rmtree(obj / "__pycache__", ignore_errors=True)
 
 
 def _parse_results(path: Path) -> list[dict]:
