@@ -318,28 +318,34 @@ def native_lockstep(config: EngineConfig, commands, *, session: NativeEngineSess
         batch = int(max(1, min(20_000, (64 << 20) // per_cmd)))
     report = LockstepReport()
     commands = list(commands)
+    dev_bank = g.dev_rng is not None
     try:
         for b0 in range(0, len(commands), batch):
             chunk = commands[b0:b0 + batch]
             start = copy.deepcopy(g)
             n = len(chunk)
-            exp_words = np.zeros((n, cfg.depth, cfg.lanes), dtype=np.uint64)
-            exp_x = np.zeros((n, cfg.cols), dtype=np.int64)
-            exp_resp, exp_g = [], []
+            exp_words = np.empty((n, cfg.depth, cfg.lanes), dtype=np.uint64)
+            exp_x = np.empty((n, cfg.cols), dtype=np.int64)
+            exp_cnt = np.empty((n, 3), dtype=np.uint64)           # time, samples, since
+            exp_rng = np.empty((n, cfg.lanes), dtype=np.uint64)
+            exp_dev = np.empty((n, cfg.lanes), dtype=np.uint64) if dev_bank else None
+            exp_resp = []
             for i, cmd in enumerate(chunk):
                 exp_resp.append(g.execute(cmd))     # validates the command (ValueError)
                 exp_words[i] = g.lane_words()
                 exp_x[i] = g.x
-                exp_g.append(g.globals())
+                exp_cnt[i] = (g.time, g.samples, g.since)
+                exp_rng[i] = g.rng.state
+                if dev_bank:
+                    exp_dev[i] = g.dev_rng.state
             got_resp, st = s.run_states(chunk, [len(r) for r in exp_resp], raw=True)
             bad = np.any(exp_words != st.words, axis=(1, 2))
             bad |= np.any(exp_x != st.x, axis=1)
+            exp_regs = {"time": exp_cnt[:, 0:1], "samples": exp_cnt[:, 1:2],
+                        "since": exp_cnt[:, 2:3], "rng": exp_rng, "dev_rng": exp_dev}
             for name, got in st.regs.items():
-                exp = np.array([e[name] if isinstance(e[name], list) else [e[name]]
-                                for e in exp_g], dtype=np.uint64)
-                bad |= np.any(exp != got.astype(np.uint64), axis=1)
-            bad |= np.array([[int(v) for v in a] != [int(v) for v in e]
-                             for a, e in zip(got_resp, exp_resp)], dtype=bool)
+                bad |= np.any(exp_regs[name] != got.astype(np.uint64), axis=1)
+            bad |= np.fromiter((a != e for a, e in zip(got_resp, exp_resp)), dtype=bool, count=n)
             first = int(np.argmax(bad)) if bad.any() else n
             report.commands += first if first < n else n
             report.compared_words += (first if first < n else n) * cfg.rows * cfg.cols
