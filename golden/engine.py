@@ -46,6 +46,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import NamedTuple
 
 import numpy as np
@@ -75,6 +76,12 @@ class Op(enum.IntEnum):
 
 OP_WIDTH = 4
 
+_OP_BY_VALUE = {int(op): op for op in Op}       # Op(v) without the enum call overhead
+_ROW_OPS = frozenset((Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_ROW, Op.HEBB_ROW))
+_COL_OPS = frozenset((Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_COL, Op.LOAD_X))
+_PULSE_OPS = frozenset((Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW))
+_SMALL_MATMUL = 4096    # forward_values: weight matrices up to this size multiply in int64
+
 
 class Command(NamedTuple):
     op: Op
@@ -97,6 +104,9 @@ class EngineConfig:
     rng_width    rounding LFSR width (bits, 3..64; >= eta when stochastic)
     seed         seeds every LFSR of the engine
     time_width   emulated-time counter width (bits); tick_width: max ticks per TICK
+
+    Derived widths and formats are cached on the (immutable) instance; equality, hashing
+    and :meth:`to_dict` only see the dataclass fields.
     """
 
     device: Device
@@ -146,45 +156,61 @@ class EngineConfig:
                 raise ValueError(f"{name} ({v!r}) must fit the {self.acc_width}-bit accumulator")
 
     # -- derived widths ---------------------------------------------------------------
-    @property
+    @cached_property
     def chunks(self) -> int:
         """Slots per row (cols / lanes)."""
         return self.cols // self.lanes
 
-    @property
+    @cached_property
     def depth(self) -> int:
         """Words per lane memory."""
         return self.rows * self.chunks
 
-    @property
+    @cached_property
     def acc_width(self) -> int:
         """Signed accumulator width of y (bits)."""
         return self.device.weight_width + self.x_width + clog2(self.cols)
 
-    @property
+    @cached_property
     def arg_width(self) -> int:
         return max(self.device.state_width, self.tick_width, self.x_width,
                    self.device.pulse_width, clog2(self.rows))
 
-    @property
+    @cached_property
     def resp_width(self) -> int:
         return max(self.device.state_width, self.acc_width, clog2(self.rows))
 
-    @property
+    @cached_property
     def row_width(self) -> int:
         return clog2(self.rows)
 
-    @property
+    @cached_property
     def col_width(self) -> int:
         return clog2(self.cols)
 
-    @property
+    @cached_property
     def x_fmt(self) -> IntFormat:
         return IntFormat(self.x_width, True)
 
-    @property
+    @cached_property
     def acc_fmt(self) -> IntFormat:
         return IntFormat(self.acc_width, True)
+
+    @cached_property
+    def _resp_fmt(self) -> IntFormat:
+        return IntFormat(self.resp_width)
+
+    @cached_property
+    def _err_fmt(self) -> IntFormat:
+        return IntFormat(self.err_width)
+
+    @cached_property
+    def _tick_fmt(self) -> IntFormat:
+        return IntFormat(self.tick_width, False)
+
+    @cached_property
+    def _rounding(self) -> Rounding:
+        return Rounding(self.rounding)
 
     def rng_seeds(self) -> list[int]:
         return lane_seeds(self.seed, self.lanes, self.rng_width)
@@ -208,23 +234,37 @@ class EngineConfig:
     # -- command encoding --------------------------------------------------------------
     def encode(self, cmd: Command) -> Command:
         """Validate a command and return it with ``arg`` as the unsigned field value."""
-        op = Op(cmd.op)
+        try:
+            op = _OP_BY_VALUE.get(cmd.op)
+        except TypeError:           # unhashable: let Op() produce its error
+            op = None
+        if op is None:
+            op = Op(cmd.op)
         row, col, arg = int(cmd.row), int(cmd.col), int(cmd.arg)
-        if op in (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_ROW, Op.HEBB_ROW) and not 0 <= row < self.rows:
+        if op in _ROW_OPS and not 0 <= row < self.rows:
             raise ValueError(f"row {row} out of range 0..{self.rows - 1}")
-        if op in (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_COL, Op.LOAD_X) and not 0 <= col < self.cols:
+        if op in _COL_OPS and not 0 <= col < self.cols:
             raise ValueError(f"col {col} out of range 0..{self.cols - 1}")
         if op is Op.WRITE:
             arg = self.device.check_word(arg)
-        elif op in (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW):
-            arg = int(self.device.pulse_fmt.to_bits(self.device.pulse_fmt.check(np.int64(arg), "pulse")))
+        elif op in _PULSE_OPS:
+            arg = self._encode_signed(self.device.pulse_fmt, arg, "pulse")
         elif op is Op.TICK:
-            IntFormat(self.tick_width, False).check(np.int64(arg), "tick count")
+            fmt = self._tick_fmt
+            if not 0 <= arg <= fmt.max:     # in range: nothing to check
+                fmt.check(np.int64(arg), "tick count")
         elif op is Op.LOAD_X:
-            arg = int(self.x_fmt.to_bits(self.x_fmt.check(np.int64(arg), "input x")))
+            arg = self._encode_signed(self.x_fmt, arg, "input x")
         elif op is Op.LEARN and not 0 <= arg < self.rows:
             raise ValueError(f"label {arg} out of range 0..{self.rows - 1}")
         return Command(op, row, col, arg)
+
+    @staticmethod
+    def _encode_signed(fmt: IntFormat, v: int, what: str) -> int:
+        """``int(fmt.to_bits(fmt.check(np.int64(v), what)))``; in range without NumPy."""
+        if fmt.min <= v <= fmt.max:
+            return fmt.int_to_bits(v)
+        return int(fmt.to_bits(fmt.check(np.int64(v), what)))   # raises
 
 
 @dataclass
@@ -262,24 +302,26 @@ class GoldenEngine:
         op, row, col, arg = cfg.encode(cmd)
         dev = self.device
         if op is Op.WRITE:
-            self._set(row, col, dev.unpack(np.uint64(arg)))
+            self._set(row, col, dev._unpack_int(arg))
         elif op is Op.READ:
             return [int(self.read_words()[row, col])]
         elif op is Op.UPDATE:
-            pulse = dev.pulse_fmt.from_bits(arg)
-            rand = None if self.dev_rng is None else self.dev_rng.draw(1)[0, col % cfg.lanes]
+            pulse = dev.pulse_fmt.int_from_bits(arg)
+            rand = None if self.dev_rng is None else self.dev_rng._step_ints()[col % cfg.lanes]
             cur = {k: v[row, col] for k, v in self.state.items()}
-            self._set(row, col, dev.update(cur, pulse, rand, time=self.time))
-        elif op in (Op.UPD_ROW, Op.HEBB_ROW):
-            pulse = dev.pulse_fmt.from_bits(arg)
+            self._set(row, col, dev._update_one(cur, pulse, rand, self.time))
+        elif op is Op.UPD_ROW or op is Op.HEBB_ROW:
+            pulse = self._pulse(arg)
             if op is Op.HEBB_ROW:
-                pulse = np.where(self.x != 0, pulse, dev.pulse_fmt.saturate(-pulse))
+                fmt = dev.pulse_fmt      # saturate(-pulse), in Python ints
+                neg = np.int64(min(max(-int(pulse), fmt.min), fmt.max))
+                pulse = np.where(self.x != 0, pulse, neg)
             rand = None if self.dev_rng is None else self.dev_rng.draw(cfg.chunks).reshape(cfg.cols)
             new = dev.update({k: v[row] for k, v in self.state.items()}, pulse, rand, time=self.time)
             for k in self.state:
                 self.state[k][row] = new[k]
         elif op is Op.UPD_COL:
-            pulse = dev.pulse_fmt.from_bits(arg)
+            pulse = self._pulse(arg)
             rand = None if self.dev_rng is None else self.dev_rng.draw(cfg.rows)[:, col % cfg.lanes]
             new = dev.update({k: v[:, col] for k, v in self.state.items()}, pulse, rand, time=self.time)
             for k in self.state:
@@ -289,15 +331,19 @@ class GoldenEngine:
                 self.state = dev.tick(self.state, arg, self.time, self._dev_draw_array())
             self.time = (self.time + arg) % (1 << cfg.time_width)
         elif op is Op.LOAD_X:
-            self.x[col] = int(cfg.x_fmt.from_bits(arg))
+            self.x[col] = cfg.x_fmt.int_from_bits(arg)
         elif op is Op.FORWARD:
             y = self.forward_values(train=False)
-            return [int(v) for v in IntFormat(cfg.resp_width).to_bits(y)]
+            return cfg._resp_fmt.to_bits(y).tolist()
         elif op is Op.LEARN:
             return [self._learn(arg)]
         elif op is Op.SAMPLE:
             self._end_sample()
         return []
+
+    def _pulse(self, arg: int) -> np.ndarray:
+        """The signed pulse of an encoded ``arg`` (0-d int64, as ``pulse_fmt.from_bits``)."""
+        return np.array(self.device.pulse_fmt.int_from_bits(arg), dtype=np.int64)
 
     def _set(self, row, col, values: dict):
         for k in self.state:
@@ -307,26 +353,29 @@ class GoldenEngine:
         dev = self.device
         w = (dev.train_weight(self.state, time=self.time) if train
              else dev.infer_weight(self.state, time=self.time))
-        if self.config.acc_width <= 52:    # exact in float64 (BLAS) when |y| < 2**53
-            return (w.astype(np.float64) @ self.x.astype(np.float64)).astype(np.int64)
-        return w.astype(np.int64) @ self.x
+        x = self.x
+        # float64 (BLAS) is exact when |y| < 2**53 and faster on big arrays; small ones
+        # are faster in int64 (the same values)
+        if self.config.acc_width <= 52 and (w.size > _SMALL_MATMUL or x.dtype != np.int64):
+            return (w.astype(np.float64) @ x.astype(np.float64)).astype(np.int64)
+        return w.astype(np.int64) @ x
 
     def _learn(self, label: int) -> int:
         cfg, dev = self.config, self.device
         y = self.forward_values(train=True)
         t = np.full(cfg.rows, cfg.t_neg, dtype=np.int64)
         t[label] = cfg.t_pos
-        e = IntFormat(cfg.err_width).saturate(t - y)
+        e = cfg._err_fmt.saturate(t - y)
         # e*x fits err_width + x_width bits: compute in int32 when that suffices (speed only)
         wide = np.int32 if cfg.err_width + cfg.x_width <= 31 else np.int64
         prod = np.multiply(e.astype(wide)[:, None], self.x.astype(wide)[None, :])
         rand = None
-        if cfg.rounding == Rounding.STOCHASTIC.value:
+        if cfg._rounding is Rounding.STOCHASTIC:
             rand = self.rng.draw(cfg.depth).reshape(cfg.rows, cfg.cols)
-        pulses = dev.pulse_fmt.saturate(round_shift(prod, cfg.eta, cfg.rounding, rand))
+        pulses = dev.pulse_fmt.saturate(round_shift(prod, cfg.eta, cfg._rounding, rand))
         self.state = dev.update(self.state, pulses, self._dev_draw_array(), time=self.time)
         self._end_sample()
-        return int(np.argmax(y))
+        return int(y.argmax())
 
     def _end_sample(self):
         dev = self.device
@@ -390,9 +439,9 @@ class GoldenEngine:
 
     def globals(self) -> dict:
         """Every non-array register: time, samples, x codes and LFSR states."""
-        g = {"time": self.time, "samples": self.samples, "since": self.since,
-             "x": [int(v) for v in self.x],
-             "rng": [int(s) for s in self.rng.state]}
+        x = self.x.tolist() if self.x.dtype.kind in "iu" else [int(v) for v in self.x]
+        g = {"time": self.time, "samples": self.samples, "since": self.since, "x": x,
+             "rng": self.rng.state.tolist()}    # uint64 -> Python ints
         if self.dev_rng is not None:
-            g["dev_rng"] = [int(s) for s in self.dev_rng.state]
+            g["dev_rng"] = self.dev_rng.state.tolist()
         return g

@@ -70,12 +70,14 @@ samples) transfer -> leak (TICK).
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
+from types import SimpleNamespace
 from typing import ClassVar
 
 import numpy as np
 
 from .device import Device, Field
-from .fixed import check_int
+from .fixed import check_int, clamp
 
 __all__ = ["FeMFETDevice", "TRANSFERS", "WC_BITS", "popcount"]
 
@@ -96,6 +98,18 @@ def popcount(v: np.ndarray) -> np.ndarray:
 
 def _int(name, v, lo, hi):
     return check_int(name, v, lo, hi, "femfet device: ")
+
+
+#: the array operations of the transfer rule: elementwise NumPy (``_NP``), or the same on
+#: the Python ints of one synapse (``_PY``, for the engine's single-synapse UPDATE)
+_NP = SimpleNamespace(
+    where=np.where, minimum=np.minimum, clamp=clamp, popcount=popcount, shape=np.shape,
+    words=lambda rand, shape: np.broadcast_to(np.asarray(rand, dtype=np.uint64),
+                                              shape).astype(np.int64))
+_PY = SimpleNamespace(
+    where=lambda cond, a, b: a if cond else b, minimum=min,
+    clamp=lambda v, lo, hi: min(max(v, lo), hi), popcount=int.bit_count,
+    shape=lambda v: (), words=lambda rand, shape: int(rand))
 
 
 @dataclass(frozen=True)
@@ -179,59 +193,59 @@ class FeMFETDevice(Device):
         if self.state_width > 64:
             raise ValueError(f"femfet device: state of {self.state_width} bits exceeds 64")
 
-    # -- geometry ------------------------------------------------------------------------
-    @property
+    # -- geometry (cached: the device is immutable) --------------------------------------
+    @cached_property
     def n_bits(self) -> int:
         """Weight precision N = k_m + k_l."""
         return self.k_m + self.k_l
 
-    @property
+    @cached_property
     def m_width(self) -> int:
         return self.k_m + self.frac_bits
 
-    @property
+    @cached_property
     def l_width(self) -> int:
         return self.k_l + self.guard_bits
 
-    @property
+    @cached_property
     def l_mid(self) -> int:
         return 1 << (self.l_width - 1)
 
-    @property
+    @cached_property
     def l_max(self) -> int:
         return (1 << self.l_width) - 1
 
-    @property
+    @cached_property
     def level_max(self) -> int:
         return (1 << self.k_m) - 1
 
-    @property
+    @cached_property
     def rest(self) -> int:
         return self.l_mid if self.leak_rest is None else int(self.leak_rest)
 
-    @property
+    @cached_property
     def w_offset(self) -> int:
         """Constant of W_M: 2^(k_l-1) - 2^(N-1)."""
         return (1 << (self.k_l - 1)) - (1 << (self.n_bits - 1))
 
-    @property
+    @cached_property
     def prog_q(self) -> int:
         """Programming-error threshold (out of 256) on the LFSR byte r[0:8]."""
         return int(round(256 * float(self.prog_error)))
 
-    @property
+    @cached_property
     def rand_width(self) -> int:  # overrides the class variable: 0 = no device LFSR
         return 9 + 2 * self.c2c_bits if (self.prog_q or self.c2c_bits) else 0
 
-    @property
+    @cached_property
     def tick_sweeps(self) -> bool:  # overrides the class variable
         return self.leak_shift is not None
 
-    @property
+    @cached_property
     def sample_period(self) -> int:
         return self.transfer_period if self.transfer == "periodic" else 0
 
-    @property
+    @cached_property
     def leak_steps(self) -> int:
         """Leak events after which every L value has reached its fixed point (0: no leak)."""
         if self.leak_shift is None:
@@ -246,7 +260,7 @@ class FeMFETDevice(Device):
             if steps > 4096:  # pragma: no cover - the map is monotone and converges
                 raise RuntimeError("leak does not converge")
 
-    @property
+    @cached_property
     def fields(self):
         f = [Field("m", self.m_width, init=(1 << (self.k_m - 1)) << self.frac_bits),
              Field("l", self.l_width, init=self.l_mid)]
@@ -259,13 +273,13 @@ class FeMFETDevice(Device):
     def pulse_width(self):
         return self.pulse_bits
 
-    @property
+    @cached_property
     def _w_range(self) -> tuple[int, int]:
         hi_v = self.l_mid if self.polarity else self.l_mid - 1
         wm_max = (((1 << self.m_width) - 1) << (self.k_l - self.frac_bits)) + self.w_offset
         return self.w_offset - self.l_mid, wm_max + hi_v
 
-    @property
+    @cached_property
     def weight_width(self):
         lo, hi = self._w_range
         w = 2
@@ -275,10 +289,12 @@ class FeMFETDevice(Device):
 
     # -- integer rules (vectorised) ------------------------------------------------------
     def level(self, m) -> np.ndarray:
-        m = np.asarray(m, dtype=np.int64)
+        return self._level(np.asarray(m, dtype=np.int64), _NP)
+
+    def _level(self, m, ops):
         if self.frac_bits == 0:
             return m
-        return np.minimum((m + (1 << (self.frac_bits - 1))) >> self.frac_bits, self.level_max)
+        return ops.minimum((m + (1 << (self.frac_bits - 1))) >> self.frac_bits, self.level_max)
 
     def _sign(self, state) -> np.ndarray:
         if not self.polarity:
@@ -294,56 +310,96 @@ class FeMFETDevice(Device):
         """Offset (units of 2^-frac_bits levels) added to a programmed level, from LFSR words."""
         if not self.rand_width or rand is None:
             return np.zeros(shape, dtype=np.int64)
-        r = np.broadcast_to(np.asarray(rand, dtype=np.uint64), shape).astype(np.int64)
-        noise = np.zeros(shape, dtype=np.int64)
+        return self._noise(_NP.words(rand, shape), _NP)
+
+    def _noise(self, r, ops):
+        """``write_noise`` of LFSR words ``r`` (int64 array, or an int with ``ops=_PY``)."""
+        noise = 0 if ops is _PY else np.zeros(np.shape(r), dtype=np.int64)
         if self.prog_q:
             hit = (r & 0xFF) < self.prog_q
-            sign = np.where((r >> 8) & 1, 1, -1)
-            noise += np.where(hit, sign << self.frac_bits, 0)
+            sign = ops.where((r >> 8) & 1, 1, -1)
+            noise += ops.where(hit, sign << self.frac_bits, 0)
         if self.c2c_bits:
             n = self.c2c_bits
-            noise += popcount((r >> 9) & ((1 << (2 * n)) - 1)) - n
+            noise += ops.popcount((r >> 9) & ((1 << (2 * n)) - 1)) - n
         return noise
 
-    def _transfer(self, m, v, wc, worn, rand, keep_residual):
-        """Transfer total (level, v) to M. Returns (m, v_new, wc, worn)."""
-        lev = self.level(m)
+    def _transfer(self, m, v, wc, worn, rand, keep_residual, ops=_NP):
+        """Transfer total (level, v) to M. Returns (m, v_new, wc, worn). ``ops``: see _NP."""
+        lev = self._level(np.asarray(m, dtype=np.int64) if ops is _NP else m, ops)
         u = (lev << self.k_l) + (1 << (self.k_l - 1)) + v
-        t = np.clip(u >> self.k_l, 0, self.level_max)
+        t = ops.clamp(u >> self.k_l, 0, self.level_max)
         v_new = (u - (t << self.k_l) - (1 << (self.k_l - 1))) if keep_residual else np.zeros_like(v)
         write = t != lev
-        noisy = (t << self.frac_bits) + self.write_noise(rand, np.shape(write))
-        m_new = np.where(write, np.clip(noisy, 0, (1 << self.m_width) - 1), m)
-        wc_new = np.where(write, np.minimum(wc + 1, (1 << WC_BITS) - 1), wc)
-        worn_new = np.where(wc_new >= self.endurance, 1, worn)
+        noisy = t << self.frac_bits
+        if self.rand_width and rand is not None:      # (else write_noise is all zeros)
+            noisy = noisy + self._noise(ops.words(rand, ops.shape(write)), ops)
+        m_new = ops.where(write, ops.clamp(noisy, 0, (1 << self.m_width) - 1), m)
+        wc_new = ops.where(write, ops.minimum(wc + 1, (1 << WC_BITS) - 1), wc)
+        worn_new = ops.where(wc_new >= self.endurance, 1, worn)
         return m_new, v_new, wc_new, worn_new
+
+    def _update_one(self, values, pulse, rand, time):
+        # update() of one synapse on Python ints: the same steps, with _transfer on _PY
+        S = int(values["l"]) + ((1 - 2 * int(values["pol"])) * pulse if self.polarity else pulse)
+        out = dict(values)
+        if self.transfer == "carry" and not 0 <= S <= self.l_max:
+            m, v, wc, worn = self._transfer(int(values["m"]), S - self.l_mid, int(values["wc"]),
+                                            int(values["worn"]), rand, True, _PY)
+            out.update(m=m, wc=wc, worn=worn)
+            S = self.l_mid + v
+        out["l"] = min(max(S, 0), self.l_max)
+        return out
 
     def _pack_state(self, state, m, l, wc, worn, pol=None):
         vals = {"m": m, "l": l, "wc": wc, "worn": worn}
         if self.polarity:
             vals["pol"] = state["pol"] if pol is None else pol
-        shape = np.broadcast_shapes(*(np.shape(v) for v in vals.values()))
-        return {f.name: np.broadcast_to(vals[f.name], shape).astype(f.fmt.dtype)
-                for f in self.fields}
+        shapes = {np.shape(v) for v in vals.values()}
+        shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
+        out = {}
+        for name, fmt, _ in self._layout:
+            v = np.asarray(vals[name])
+            if v.shape != shape:
+                v = np.broadcast_to(v, shape)
+            out[name] = v.astype(fmt.dtype)     # a new array either way
+        return out
 
     def _arrays(self, state):
         return (np.asarray(state["m"], dtype=np.int64), np.asarray(state["l"], dtype=np.int64),
                 np.asarray(state["wc"], dtype=np.int64), np.asarray(state["worn"], dtype=np.int64))
 
     def update(self, state, pulse, rand=None, *, time=0):
-        m, l, wc, worn = self._arrays(state)
-        s = self._sign(state)
-        S = l + s * np.asarray(pulse, dtype=np.int64)
+        pulse = np.asarray(pulse, dtype=np.int64)
+        S = np.asarray(state["l"], dtype=np.int64) + (
+            self._sign(state) * pulse if self.polarity else pulse)
+        m, wc, worn = state["m"], state["wc"], state["worn"]   # unchanged unless L overflows
         if self.transfer == "carry":
-            shape = np.broadcast_shapes(np.shape(m), np.shape(S))
-            m, S, wc, worn = (np.array(np.broadcast_to(a, shape)) for a in (m, S, wc, worn))
             over = (S < 0) | (S > self.l_max)
-            if over.any():   # transfer only where L over/underflows (same result, faster)
+            n_over = np.count_nonzero(over)
+            shape = np.shape(S)
+            same_shape = np.shape(m) == np.shape(wc) == np.shape(worn) == shape
+            if n_over and same_shape and n_over == S.size:
+                # every synapse transfers: the same elementwise rule, without gather/scatter
+                r = None if rand is None else np.broadcast_to(np.asarray(rand), shape)
+                m, tv, wc, worn = self._transfer(
+                    np.asarray(m, dtype=np.int64), S - self.l_mid, np.asarray(wc, dtype=np.int64),
+                    np.asarray(worn, dtype=np.int64), r, True)
+                S = self.l_mid + tv
+            elif n_over:   # transfer only where L over/underflows (same result, faster)
+                if same_shape:
+                    m, S, wc, worn = (np.array(a, dtype=np.int64) for a in (m, S, wc, worn))
+                else:
+                    m, wc, worn = (np.asarray(a, dtype=np.int64) for a in (m, wc, worn))
+                    shape = np.broadcast_shapes(np.shape(m), shape)
+                    m, S, wc, worn = (np.array(np.broadcast_to(a, shape))
+                                      for a in (m, S, wc, worn))
+                    over = np.broadcast_to(over, shape)
                 r = None if rand is None else np.broadcast_to(np.asarray(rand), shape)[over]
                 tm, tv, twc, tworn = self._transfer(m[over], S[over] - self.l_mid, wc[over],
                                                     worn[over], r, True)
                 m[over], S[over], wc[over], worn[over] = tm, self.l_mid + tv, twc, tworn
-        l_new = np.clip(S, 0, self.l_max)
+        l_new = clamp(S, 0, self.l_max)
         return self._pack_state(state, m, l_new, wc, worn)
 
     def on_sample(self, state, samples, rand=None):
@@ -372,9 +428,10 @@ class FeMFETDevice(Device):
         return out
 
     def train_weight(self, state, *, time=0):
-        m, l, _, _ = self._arrays(state)
+        m = np.asarray(state["m"], dtype=np.int64)
+        v = np.asarray(state["l"], dtype=np.int64) - self.l_mid
         return ((m << (self.k_l - self.frac_bits)) + self.w_offset
-                + self._sign(state) * (l - self.l_mid))
+                + (self._sign(state) * v if self.polarity else v))
 
     def infer_weight(self, state, *, time=0):
         m = np.asarray(state["m"], dtype=np.int64)

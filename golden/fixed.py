@@ -20,12 +20,13 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from fixedpoint import FixedPoint
 
 __all__ = ["Rounding", "IntFormat", "QFormat", "saturate", "sat_add", "round_shift",
-           "dtype_for", "clog2", "check_int"]
+           "dtype_for", "clog2", "check_int", "clamp"]
 
 
 def check_int(name: str, v, lo: int, hi: int, prefix: str = "") -> int:
@@ -65,6 +66,22 @@ def dtype_for(width: int, signed: bool) -> np.dtype:
     raise ValueError(f"a {width}-bit register does not fit a 64-bit NumPy integer")
 
 
+#: arrays up to this many elements are clamped with ``minimum``/``maximum`` (less call
+#: overhead than ``np.clip``); larger ones with ``np.clip`` (one pass). Same result.
+_SMALL_CLIP = 256
+
+
+def clamp(v: np.ndarray, lo: int, hi: int, out: np.ndarray | None = None) -> np.ndarray:
+    """``np.clip(v, lo, hi, out=out)`` for integer arrays ``v`` whose dtype holds ``lo`` and
+    ``hi`` (faster on small arrays)."""
+    if v.size > _SMALL_CLIP:
+        return np.clip(v, lo, hi, out=out)
+    if out is None:
+        return np.minimum(np.maximum(v, lo), hi)
+    np.maximum(v, lo, out=out)
+    return np.minimum(out, hi, out=out)
+
+
 @dataclass(frozen=True)
 class IntFormat:
     """A ``width``-bit integer register, two's complement when ``signed``."""
@@ -78,19 +95,27 @@ class IntFormat:
         if self.signed and self.width < 2:
             raise ValueError("a signed register needs at least 2 bits")
 
-    @property
+    # derived constants are cached on the (immutable) instance; equality, hashing and repr
+    # only see the dataclass fields
+    @cached_property
     def min(self) -> int:
         return -(1 << (self.width - 1)) if self.signed else 0
 
-    @property
+    @cached_property
     def max(self) -> int:
         return (1 << (self.width - 1)) - 1 if self.signed else (1 << self.width) - 1
 
-    @property
+    @cached_property
     def dtype(self) -> np.dtype:
         return dtype_for(self.width, self.signed)
 
+    @cached_property
+    def _mask64(self) -> np.uint64:
+        return np.uint64((1 << self.width) - 1)
+
     def contains(self, v) -> bool:
+        if type(v) is int:          # scalar fast path (same answer as the array test)
+            return self.min <= v <= self.max
         v = np.asarray(v)
         return bool(np.all((v >= self.min) & (v <= self.max)))
 
@@ -110,20 +135,32 @@ class IntFormat:
         """Clamp ``v`` to ``[min, max]`` (int64 result; int32 input stays int32)."""
         v = np.asarray(v)
         if v.dtype != np.int32 or self.width > 32:
-            v = v.astype(np.int64)
-        return np.clip(v, self.min, self.max)
+            v = v.astype(np.int64, copy=False)      # (clamp returns a new array)
+        return clamp(v, self.min, self.max)
 
     def to_bits(self, v):
         """Two's-complement bit pattern (uint64) of in-range values."""
-        return np.asarray(v, dtype=np.int64).astype(np.uint64) & np.uint64((1 << self.width) - 1)
+        return np.asarray(v, dtype=np.int64).astype(np.uint64) & self._mask64
 
     def from_bits(self, bits):
         """Inverse of :meth:`to_bits` (returns int64)."""
-        b = np.asarray(bits, dtype=np.uint64) & np.uint64((1 << self.width) - 1)
+        b = np.asarray(bits, dtype=np.uint64) & self._mask64
         v = b.astype(np.int64)
         if self.signed and self.width < 64:
             v = np.where(v >= (1 << (self.width - 1)), v - (1 << self.width), v)
         return v
+
+    # -- Python-int versions of to_bits / from_bits (scalar fast paths, same values) ----
+    def int_to_bits(self, v: int) -> int:
+        """``int(to_bits(v))`` of one in-range Python int."""
+        return v & ((1 << self.width) - 1)
+
+    def int_from_bits(self, bits: int) -> int:
+        """``int(from_bits(bits))`` of one non-negative Python int."""
+        b = bits & ((1 << self.width) - 1)
+        if self.signed and b >> (self.width - 1):
+            b -= 1 << self.width
+        return b
 
 
 @dataclass(frozen=True)
@@ -180,7 +217,8 @@ def round_shift(v, shift: int, mode: Rounding | str = Rounding.FLOOR, rand=None)
     bits are the uniform draw. Returns int64 (int32 if ``v`` is int32; the caller guarantees
     no overflow, as rounding adds at most 1 to ``v >> shift``).
     """
-    mode = Rounding.parse(mode)
+    if not isinstance(mode, Rounding):
+        mode = Rounding.parse(mode)
     v = np.asarray(v)
     if v.dtype not in (np.int32, np.int64):
         v = v.astype(np.int64)

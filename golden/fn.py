@@ -63,6 +63,11 @@ def _int(name, v, lo, hi):
     return check_int(name, v, lo, hi, "fn device: ")
 
 
+def _py_where(cond, a, b):
+    """``np.where`` of one Python value."""
+    return a if cond else b
+
+
 @dataclass(frozen=True)
 class FNDevice(Device):
     """FN-DAM synapse. Physics fields as in :class:`synemu.golden.fn_physics.FNParams`;
@@ -144,7 +149,7 @@ class FNDevice(Device):
     def physics(self) -> phys.FNParams:
         return phys.FNParams(**{k: getattr(self, k) for k in _PHYS})
 
-    @property
+    @cached_property
     def n_codes(self) -> int:
         return 1 << self.code_bits
 
@@ -188,7 +193,7 @@ class FNDevice(Device):
     def init_counter(self) -> int:
         return int(self.enter_rom[-2])
 
-    @property
+    @cached_property
     def mag_bits(self) -> int:
         """Bits of the pulse-width index ``m - 1``."""
         return self.pulse_bits - 1
@@ -207,6 +212,16 @@ class FNDevice(Device):
         return q.astype(np.int64).reshape(-1)
 
     @cached_property
+    def _dwell_rom(self) -> np.ndarray:
+        """``dwell[j] = enter_rom[max(j-1, 0)] - enter_rom[j]`` (int64; ``dwell[0] = 0``)."""
+        e = self.enter_rom
+        return e[np.maximum(np.arange(len(e)) - 1, 0)] - e
+
+    @cached_property
+    def _dwell_list(self) -> list:
+        return self._dwell_rom.tolist()
+
+    @cached_property
     def _rom_list(self) -> list:
         return self.pulse_rom.tolist()
 
@@ -219,7 +234,7 @@ class FNDevice(Device):
         return self.code_bits + self.frac_bits
 
     # -- Device contract ----------------------------------------------------------------
-    @property
+    @cached_property
     def fields(self):
         top = self.n_codes - 1
         return (Field("nl", self.code_bits, init=top),
@@ -242,6 +257,8 @@ class FNDevice(Device):
         r = cnt - k
         live = code > 0
         expired = live & (r <= 0)
+        if code.shape == cnt.shape and not expired.any():   # no code changes: skip the search
+            return code, np.where(live, r, cnt)
         age = e[np.maximum(code - 1, 0)] - r
         # j = #{i : e[i] > age}; e is strictly decreasing in i
         j = self.n_codes - np.searchsorted(e[::-1], age, side="right")
@@ -259,11 +276,11 @@ class FNDevice(Device):
         return self._pack_fields(nl, cl, nr, cr)
 
     def _pack_fields(self, nl, cl, nr, cr):
-        f = {x.name: x for x in self.fields}
-        return {"nl": np.asarray(nl).astype(f["nl"].fmt.dtype),
-                "cl": np.asarray(cl).astype(f["cl"].fmt.dtype),
-                "nr": np.asarray(nr).astype(f["nr"].fmt.dtype),
-                "cr": np.asarray(cr).astype(f["cr"].fmt.dtype)}
+        (_, f_nl, _), (_, f_cl, _), (_, f_nr, _), (_, f_cr, _) = self._layout
+        return {"nl": np.asarray(nl).astype(f_nl.dtype),
+                "cl": np.asarray(cl).astype(f_cl.dtype),
+                "nr": np.asarray(nr).astype(f_nr.dtype),
+                "cr": np.asarray(cr).astype(f_cr.dtype)}
 
     def pulse_codes(self, code, pulse):
         """Code drop x 2**frac_bits (pulse ROM word) of a pulse of signed count ``pulse`` on
@@ -273,33 +290,63 @@ class FNDevice(Device):
         addr = ((code >> self.rom_shift) << self.mag_bits) | np.maximum(m - 1, 0)
         return np.where(m > 0, self.pulse_rom[addr], 0)
 
-    def _pulse_node(self, code, cnt, q):
-        """New (code, counter) of a node dropping ``q / 2**frac_bits`` codes (module doc)."""
-        e = self.enter_rom
+    def _pulse_node(self, code, cnt, q, maximum=np.maximum, where=np.where, dwell=None):
+        """New (code, counter) of a node dropping ``q / 2**frac_bits`` codes (module doc).
+
+        Elementwise on NumPy arrays; with ``maximum=max``, ``where=_py_where`` and the dwell
+        ROM as a list, the same rule on Python ints (one synapse)."""
+        if dwell is None:
+            dwell = self._dwell_rom
         g = self.frac_bits
         n1 = code - (q >> g)
         f = q & ((1 << g) - 1)
-        n1c = np.maximum(n1, 0)
-        e1 = e[n1c]
-        e0 = e[np.maximum(n1c - 1, 0)]
-        em = e[np.maximum(n1c - 2, 0)]
-        c1 = cnt - ((f * (e0 - e1)) >> g)
-        c2 = np.maximum(c1 + (em - e0), 0)
+        n1c = maximum(n1, 0)
+        below = n1c - 1
+        c1 = cnt - ((f * dwell[n1c]) >> g)
+        c2 = maximum(c1 + dwell[maximum(below, 0)], 0)
         step = c1 <= 0
-        floor = (n1 <= 0) | (step & (n1c == 1))
-        new_code = np.where(floor, 0, np.where(step, n1c - 1, n1c))
-        new_cnt = np.where(floor, 0, np.where(step, c2, c1))
+        # floor: n1 <= 0, or a step down from code 1; as n1c >= 0 that is n1c <= step
+        floor = n1c <= step
+        new_code = where(floor, 0, where(step, below, n1c))
+        new_cnt = where(floor, 0, where(step, c2, c1))
         return new_code, new_cnt
+
+    def _update_one(self, values, pulse, rand, time):
+        if pulse == 0:
+            return values
+        # update() of one synapse on Python ints: the pulsed node's pulse-ROM word, then
+        # the same node rule
+        node = "r" if pulse > 0 else "l"
+        code, cnt = int(values["n" + node]), int(values["c" + node])
+        q = self._rom_list[((code >> self.rom_shift) << self.mag_bits) | (abs(pulse) - 1)]
+        new_code, new_cnt = self._pulse_node(code, cnt, q, max, _py_where, self._dwell_list)
+        return {**values, "n" + node: new_code, "c" + node: new_cnt}
 
     def update(self, state, pulse, rand=None, *, time=0):
         nl, cl = (np.asarray(state[k], np.int64) for k in ("nl", "cl"))
         nr, cr = (np.asarray(state[k], np.int64) for k in ("nr", "cr"))
         pulse = np.asarray(pulse, np.int64)
-        nl, cl, nr, cr, pulse = np.broadcast_arrays(nl, cl, nr, cr, pulse)
+        if pulse.ndim == 0 and nl.shape == cl.shape == nr.shape == cr.shape:
+            # one pulse for all (UPD_ROW, UPD_COL): the same steps, but only one node changes
+            p = int(pulse)
+            if p == 0:
+                return self._pack_fields(nl, cl, nr, cr)
+            code, cnt = (nr, cr) if p > 0 else (nl, cl)
+            q = self.pulse_rom[((code >> self.rom_shift) << self.mag_bits) | (abs(p) - 1)]
+            new_code, new_cnt = self._pulse_node(code, cnt, q)
+            return (self._pack_fields(nl, cl, new_code, new_cnt) if p > 0
+                    else self._pack_fields(new_code, new_cnt, nr, cr))
+        # (no explicit broadcasting needed: every step below is elementwise, and each
+        # result goes through np.where with the pulse sign and the node, so it has the
+        # broadcast shape of the state and the pulse)
         right, left = pulse > 0, pulse < 0
         code = np.where(right, nr, nl)
         cnt = np.where(right, cr, cl)
-        new_code, new_cnt = self._pulse_node(code, cnt, self.pulse_codes(code, pulse))
+        # pulse_codes without its ``pulse == 0`` masking: where the pulse is 0 neither node
+        # takes the new values below
+        m = np.abs(pulse)
+        q = self.pulse_rom[((code >> self.rom_shift) << self.mag_bits) | np.maximum(m - 1, 0)]
+        new_code, new_cnt = self._pulse_node(code, cnt, q)
         return self._pack_fields(np.where(left, new_code, nl), np.where(left, new_cnt, cl),
                                  np.where(right, new_code, nr), np.where(right, new_cnt, cr))
 

@@ -7,12 +7,13 @@ It is the "ideal same-precision" baseline the device papers compare against. Upd
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
 
 from .device import Device, Field
-from .fixed import check_int, dtype_for
+from .fixed import check_int, clamp, dtype_for
 
 __all__ = ["IdealDevice"]
 
@@ -30,7 +31,7 @@ class IdealDevice(Device):
         check_int("weight_bits", self.weight_bits, 2, 32, "ideal device: ")
         check_int("pulse_bits", self.pulse_bits, 2, 32, "ideal device: ")
 
-    @property
+    @cached_property
     def fields(self):
         return (Field("w", self.weight_bits, signed=True),)
 
@@ -45,10 +46,14 @@ class IdealDevice(Device):
     def update(self, state, pulse, rand=None, *, time=0):
         w = state["w"]
         acc = np.asarray(np.add(w, pulse, dtype=self._wide))   # callers validate pulse range
-        np.clip(acc, self.weight_fmt.min, self.weight_fmt.max, out=acc)
+        clamp(acc, self.weight_fmt.min, self.weight_fmt.max, out=acc)
         return {"w": acc.astype(w.dtype, copy=False)}
 
-    @property
+    def _update_one(self, values, pulse, rand, time):
+        # update() of one synapse on Python ints (no overflow: exact)
+        return {"w": min(max(int(values["w"]) + pulse, self.weight_fmt.min), self.weight_fmt.max)}
+
+    @cached_property
     def _wide(self):
         return dtype_for(max(self.weight_bits, self.pulse_bits) + 1, True)
 

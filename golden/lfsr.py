@@ -49,6 +49,10 @@ __all__ = [
 MIN_WIDTH = 3
 MAX_WIDTH = 64
 TABLE_MAX_WIDTH = 20   # draw() uses a cached full-cycle table up to this width
+# draw() steps plain Python ints up to this many words (n * lanes): below these sizes that
+# beats the cycle table / the jump-ahead doubling (the words are the same)
+PY_DRAW_MAX_TABLE = 8
+PY_DRAW_MAX_JUMP = 4096
 
 _M64 = (1 << 64) - 1
 
@@ -356,8 +360,10 @@ class LFSRBank:
     """``P`` independent Galois LFSRs of one ``width`` (states: uint64 array, shape (P,)).
 
     ``draw(n)`` returns the states after each of the next ``n`` steps (shape (n, P)).
-    Up to ``TABLE_MAX_WIDTH`` bits it indexes a cached full-cycle table; above, it
-    generates the rows by jump-ahead doubling (both vectorised over lanes).
+    Small draws (``n * P`` up to ``PY_DRAW_MAX_TABLE`` / ``PY_DRAW_MAX_JUMP`` words) step
+    Python ints directly; larger ones copy runs of a cached full-cycle table up to
+    ``TABLE_MAX_WIDTH`` bits and, above, generate the rows by jump-ahead doubling
+    (vectorised over lanes). All produce the same words.
     """
 
     def __init__(self, width: int, seeds: Sequence[int], mask: int | None = None):
@@ -382,7 +388,14 @@ class LFSRBank:
             raise ValueError(f"draw count must be >= 0, got {n}")
         if n == 0:
             return np.empty((0, self.lanes), dtype=np.uint64)
-        if self.width <= TABLE_MAX_WIDTH and self.mask == GALOIS_TAPS[self.width]:
+        table = self.width <= TABLE_MAX_WIDTH and self.mask == GALOIS_TAPS[self.width]
+        states = self._state_ints()
+        if states is not None and n * self.lanes <= (PY_DRAW_MAX_TABLE if table
+                                                      else PY_DRAW_MAX_JUMP):
+            out = self._draw_python(n, states)
+        elif states is not None and table and n < 1 << self.width:   # at most one wrap
+            out = self._draw_table(n, states)
+        elif table:
             seq, index = _cycle_table(self.width, self.mask)
             pos = index[self.state.astype(np.int64)]
             rows = (pos[None, :] + np.arange(1, n + 1, dtype=np.int64)[:, None]) % len(seq)
@@ -392,6 +405,49 @@ class LFSRBank:
             out = _sequence(first, n, self.width, self.mask)
         self.state = out[-1].copy()
         return out
+
+    def _state_ints(self) -> list[int] | None:
+        """The lane states as Python ints if they are all valid (nonzero, ``width`` bits);
+        else None, and draw() takes the vectorised paths (which define it for any state)."""
+        st = self.state
+        if type(st) is np.ndarray and st.dtype == np.uint64 and st.shape == (self.lanes,):
+            s = st.tolist()
+            if min(s) > 0 and max(s) >> self.width == 0:
+                return s
+        return None
+
+    def _step_ints(self) -> list[int]:
+        """``draw(1)[0]`` as Python ints (advances the bank by one step)."""
+        states = self._state_ints()
+        if states is None:
+            return self.draw(1)[0].tolist()
+        m = self.mask
+        s = [(v >> 1) ^ m if v & 1 else v >> 1 for v in states]
+        self.state = np.array(s, dtype=np.uint64)
+        return s
+
+    def _draw_table(self, n: int, states: list[int]) -> np.ndarray:
+        """``draw(n)`` words (n <= period) as runs of the cycle table (no advance)."""
+        seq, index = _cycle_table(self.width, self.mask)
+        period = len(seq)
+        out = np.empty((n, self.lanes), dtype=np.uint64)
+        for lane, s in enumerate(states):
+            p = int(index[s]) + 1          # table position of the lane's first word
+            k = min(n, period - p)         # words before the table wraps around
+            out[:k, lane] = seq[p:p + k]
+            if k < n:
+                out[k:, lane] = seq[:n - k]
+        return out
+
+    def _draw_python(self, n: int, states: list[int]) -> np.ndarray:
+        """``draw(n)`` words by stepping each lane's state as a Python int (no advance)."""
+        m, lanes = self.mask, self.lanes
+        flat = [0] * (n * lanes)
+        for lane, s in enumerate(states):
+            for i in range(lane, n * lanes, lanes):
+                s = (s >> 1) ^ m if s & 1 else s >> 1
+                flat[i] = s
+        return np.array(flat, dtype=np.uint64).reshape(n, lanes)
 
     def copy(self) -> "LFSRBank":
         new = object.__new__(LFSRBank)

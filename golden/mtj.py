@@ -28,7 +28,7 @@ LFSR's missing all-zero word (relative error < 2**-rand_bits).
 from __future__ import annotations
 
 from dataclasses import dataclass, fields as dc_fields
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from typing import ClassVar
 
 import numpy as np
@@ -42,6 +42,7 @@ __all__ = ["MTJDevice", "mix", "mix_constants", "thresholds_from_probs"]
 _PHYS_KEYS = tuple(f.name for f in dc_fields(MTJPhysics) if f.name != "provenance")
 
 
+@lru_cache(maxsize=None)
 def mix_constants(width: int) -> tuple[int, int, int, int]:
     """(stride k, shift a, odd multiplier M, shift b) of the ``width``-bit mixer."""
     import math
@@ -66,6 +67,9 @@ def _perm_tables(width: int) -> np.ndarray:
     return tab
 
 
+_BYTE_ROWS = np.arange(8)
+
+
 def mix(words, width: int) -> np.ndarray:
     """Bijective ``width``-bit mixer (0 -> 0), vectorised over uint64 arrays: a bit
     permutation (bit ``i`` -> bit ``i*k mod width``), then ``x ^= x >> a``,
@@ -77,14 +81,19 @@ def mix(words, width: int) -> np.ndarray:
     k, a, mult, b = mix_constants(width)
     x = np.asarray(words, dtype=np.uint64)
     tab = _perm_tables(width)
-    ff = np.uint64(255)
-    p = np.zeros_like(x)
-    for j in range(tab.shape[0]):
-        p |= tab[j][((x >> np.uint64(8 * j)) & ff).astype(np.intp)]
+    nbytes = tab.shape[0]
+    # the permutation is linear: OR of the table entries of every byte (little-endian)
+    byte = np.ascontiguousarray(x, dtype="<u8").reshape(-1).view(np.uint8).reshape(-1, 8)
+    if x.size <= 64:     # one gather (fewer calls); the per-byte loop is faster on big arrays
+        p = np.bitwise_or.reduce(tab[_BYTE_ROWS[:nbytes], byte[:, :nbytes]], axis=1)
+    else:
+        p = tab[0].take(byte[:, 0])
+        for j in range(1, nbytes):
+            p |= tab[j].take(byte[:, j])
+    p = p.reshape(x.shape)
     mask = np.uint64((1 << width) - 1) if width < 64 else np.uint64(0xFFFFFFFFFFFFFFFF)
     x = p ^ (p >> np.uint64(a))
-    with np.errstate(over="ignore"):
-        x = (x * np.uint64(mult)) & mask
+    x = np.multiply(x, np.uint64(mult)) & mask      # ufunc: wraps mod 2**64 without warning
     return x ^ (x >> np.uint64(b))
 
 
@@ -226,7 +235,7 @@ class MTJDevice(Device):
                 if v is not None or k in ("pulse_bits", "rand_bits", "prob_bits", "physics")}
 
     # -- device contract ------------------------------------------------------------------
-    @property
+    @cached_property
     def fields(self):
         return (Field("s", 1),)
 
@@ -249,12 +258,18 @@ class MTJDevice(Device):
             raise ValueError("mtj update needs the device LFSR words")
         u = self.draw_u(rand).astype(np.int64)
         mag = np.abs(pulse)
-        t_ltp = np.asarray(self._t_ltp, np.int64)[mag]
-        t_ltd = np.asarray(self._t_ltd, np.int64)[mag]
+        t_ltp = self._t_arrays[0][mag]
+        t_ltd = self._t_arrays[1][mag]
         to_p = (pulse > 0) & (s == 0) & (u < t_ltp)
         to_ap = (pulse < 0) & (s == 1) & (u < t_ltd)
         new = np.where(to_p, 1, np.where(to_ap, 0, s)).astype(np.uint8)
-        return {"s": np.broadcast_to(new, np.broadcast(s, pulse, u).shape).copy()}
+        shape = np.broadcast(s, pulse, u).shape
+        return {"s": new.copy() if new.shape == shape else np.broadcast_to(new, shape).copy()}
+
+    @cached_property
+    def _t_arrays(self) -> tuple[np.ndarray, np.ndarray]:
+        """The LTP and LTD thresholds as int64 arrays indexed by pulse code."""
+        return np.asarray(self._t_ltp, np.int64), np.asarray(self._t_ltd, np.int64)
 
     def train_weight(self, state, *, time=0):
         return (2 * state["s"].astype(np.int8) - 1).astype(np.int8)

@@ -14,6 +14,7 @@ weights:    training w; inference w with its LSB cleared
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar
 
 import numpy as np
@@ -30,7 +31,7 @@ class ProbeDevice(Device):
     tick_sweeps: ClassVar[bool] = True
     pulse_bits: int = 4
 
-    @property
+    @cached_property
     def fields(self):
         return (Field("w", 6, signed=True), Field("t", 4), Field("r", 5))
 
@@ -49,9 +50,20 @@ class ProbeDevice(Device):
     def update(self, state, pulse, rand=None, *, time=0):
         w = self.weight_fmt.saturate(np.asarray(state["w"], np.int64) + pulse)
         shape = np.shape(w)
+        r = np.asarray(rand, np.int64)
+        if r.shape != shape:
+            r = np.broadcast_to(r, shape)
         return {"w": w.astype(np.int8),
                 "t": np.full(shape, time % 16, np.uint8),
-                "r": (np.broadcast_to(np.asarray(rand, np.int64), shape) % 32).astype(np.uint8)}
+                "r": (r % 32).astype(np.uint8)}
+
+    def _update_one(self, values, pulse, rand, time):
+        if rand is None:                      # (update raises)
+            return super()._update_one(values, pulse, rand, time)
+        # update() of one synapse on Python ints
+        fmt = self.weight_fmt
+        return {"w": min(max(int(values["w"]) + pulse, fmt.min), fmt.max), "t": time % 16,
+                "r": rand % 32}
 
     def tick(self, state, n, time, rand=None):
         return {"w": state["w"], "t": ((state["t"].astype(np.int64) + n) % 16).astype(np.uint8),
