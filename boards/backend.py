@@ -3,13 +3,16 @@
 Transports (all byte pipes with ``write``/``read(n, timeout_s)``/``flush_input``):
 
 * :class:`~synemu.boards.link.SerialTransport` - a real board over pyserial;
-* :class:`VerilatorLink` - the exact serial top-level (:class:`~synemu.boards.hdl_link.SimHarness`
-  = :class:`~synemu.boards.hdl_link.LinkTop` + host-side UART) in Verilator, driven by
-  :mod:`synemu.sim.cocotb_uart`; timeouts are counted in simulated clocks;
+* :class:`NativeLink` - the exact serial top-level (:class:`~synemu.boards.hdl_link.SimHarness`
+  = :class:`~synemu.boards.hdl_link.LinkTop` + host-side UART) in Verilator, driven by the
+  compiled driver :mod:`synemu.sim.native` (the byte pipe runs in C++, in-process; the
+  default ``driver="native"``); timeouts are counted in simulated clocks;
+* :class:`VerilatorLink` - the same top-level in Verilator, driven by cocotb
+  (:mod:`synemu.sim.cocotb_uart`, a simulator process; ``driver="cocotb"``);
 * :class:`AmaranthLink` - the same harness on Amaranth's Python simulator (slow; small tests);
 * :class:`~synemu.boards.link.ModelTransport` - the Python board model.
 
-``Tile(..., backend="board")`` uses ``$SYNEMU_BOARD_PORT`` if set, else Verilator.
+``Tile(..., backend="board")`` uses ``$SYNEMU_BOARD_PORT`` if set, else Verilator (native).
 """
 
 from __future__ import annotations
@@ -26,18 +29,111 @@ from ..sim.remote import CocotbSession
 from .link import (FaultInjector, LinkHost, LinkSpec, ModelTransport, BoardModel,
                    SerialTransport)
 
-__all__ = ["BoardBackend", "VerilatorLink", "AmaranthLink", "harness_build", "open_link"]
+__all__ = ["BoardBackend", "NativeLink", "VerilatorLink", "AmaranthLink", "harness_build",
+           "harness_native_build", "open_link", "DRIVERS"]
 
 TOPLEVEL = "synemu_link"
 WINDOW = 64     # bytes per parallel transfer in the simulation harness
+DRIVERS = ("native", "cocotb")
+
+
+def _linger(spec: LinkSpec) -> int:
+    """Clocks a read goes on after its last byte (> one byte time: the frame goes on)."""
+    return 24 * spec.divisor
 
 
 def harness_build(spec: LinkSpec):
-    """Verilator model of :class:`SimHarness` (cached by Verilog hash)."""
+    """Verilator model of :class:`SimHarness` for cocotb (cached by Verilog hash)."""
     from ..sim import verilator
     from .hdl_link import SimHarness
     text = verilator.verilog_of(SimHarness(spec, WINDOW), name=TOPLEVEL)
     return verilator.build(text, TOPLEVEL)
+
+
+def _spec_id(spec: LinkSpec) -> dict:
+    """Everything of ``spec`` that shapes the harness's Verilog (all of its fields)."""
+    return {"config": spec.config.to_dict(), "divisor": spec.divisor, "clk_hz": spec.clk_hz,
+            "idle_clks": spec.idle_clks}
+
+
+def harness_native_build(spec: LinkSpec, *, waves: bool | str = False):
+    """Native driver library (:mod:`synemu.sim.native`) of :class:`SimHarness`; found
+    without elaborating again when this spec was built before (:func:`verilator.build_design`)."""
+    from ..sim import verilator
+    from .hdl_link import SimHarness
+    return verilator.build_design(
+        ["SimHarness", WINDOW, _spec_id(spec)],
+        lambda: verilator.verilog_of(SimHarness(spec, WINDOW), name=TOPLEVEL),
+        TOPLEVEL, waves=waves, target="native")
+
+
+class NativeLink:
+    """Byte pipe to the serial top-level in Verilator through the compiled driver.
+
+    ``write`` queues bytes in C++; they go into the harness's host-side UART (``WINDOW``
+    bytes per load, as soon as it is free) while the clock runs, which it does only inside
+    ``read``: clock until ``n`` bytes arrived or ``timeout`` seconds of simulated time
+    (``timeout * spec.clk_hz`` clocks) passed, then on while bytes keep coming (the rest of
+    the frame). Every byte crosses the UART lines at the real divisor. ``cycle``: clocks
+    simulated since reset. ``waves``: a path to dump the whole run to (``.vcd``: VCD,
+    ``.fst``: FST, else FST if lz4 is available; a separate, slower build).
+    """
+
+    real_time = False
+    what = "native Verilator link simulation"
+
+    def __init__(self, spec: LinkSpec, *, waves=None):
+        from ..sim.native import NativeModel
+        self.spec = spec
+        fmt = False
+        if waves:
+            fmt = {".vcd": "vcd", ".fst": "fst"}.get(os.path.splitext(str(waves))[1], True)
+        self.build = harness_native_build(spec, waves=fmt)
+        self.model = NativeModel(self.build)
+        self.model.reset()
+        window = self.model.pipe_init()
+        if window != WINDOW:
+            self.model.close()
+            raise RuntimeError(f"{self.what}: harness window {window}, expected {WINDOW}")
+        self.wave_path = None
+        if waves:
+            self.wave_path = self.model.trace_open(waves)
+            self.model.trace(True)
+        self._buf = bytearray()
+        self._linger = _linger(spec)
+        self._cycle = self.model.cycle
+
+    @property
+    def cycle(self) -> int:
+        """Clock cycles simulated so far (as counted by the cocotb driver)."""
+        return self.model.cycle if self.model is not None else self._cycle
+
+    def write(self, data: bytes):
+        self.model.pipe_write(bytes(data))
+
+    def read(self, n: int, timeout: float) -> bytes:
+        if len(self._buf) < n:
+            self._buf += self.model.pipe_read(n - len(self._buf),
+                                              max(1, int(timeout * self.spec.clk_hz)),
+                                              self._linger)
+        out, self._buf = bytes(self._buf[:n]), self._buf[n:]
+        return out
+
+    def flush_input(self):
+        self._buf.clear()
+        self.model.pipe_flush()
+
+    def close(self):
+        if self.model is not None:
+            self._cycle = self.model.cycle
+            self.model.close()
+            self.model = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
 
 
 class VerilatorLink(CocotbSession):
@@ -59,7 +155,7 @@ class VerilatorLink(CocotbSession):
 
     def read(self, n: int, timeout: float) -> bytes:
         if len(self._buf) < n:
-            linger = 24 * self.spec.divisor       # > one byte time: the frame goes on
+            linger = _linger(self.spec)
             reply = self.request(("read", n - len(self._buf),
                                   max(1, int(timeout * self.spec.clk_hz)), linger))
             self.cycle = reply[2]
@@ -149,13 +245,17 @@ class AmaranthLink:
 
 
 def open_link(spec: LinkSpec, *, port: str | None = None, sim: str = "verilator",
-              baud: int | None = None, faults: dict | None = None):
+              baud: int | None = None, faults: dict | None = None, driver: str = "native"):
     """A transport: serial ``port`` if given, else the simulated top-level (``sim`` =
-    verilator | amaranth | model). ``faults``: FaultInjector kwargs (rate, frame_rate, seed)."""
+    verilator | amaranth | model; for verilator, ``driver`` = native (the compiled driver,
+    :class:`NativeLink`) | cocotb (:class:`VerilatorLink`)). ``faults``: FaultInjector
+    kwargs (rate, frame_rate, seed)."""
+    if driver not in DRIVERS:
+        raise ValueError(f"unknown Verilator link driver {driver!r}; use native or cocotb")
     if port is not None:
         t = SerialTransport(port, baud or int(round(spec.baud)))
     elif sim == "verilator":
-        t = VerilatorLink(spec)
+        t = NativeLink(spec) if driver == "native" else VerilatorLink(spec)
     elif sim == "amaranth":
         t = AmaranthLink(spec)
     elif sim == "model":
@@ -171,7 +271,8 @@ class BoardBackend:
     """Tile backend over the host link (a board, or its simulated serial top-level).
 
     ``port``: serial device (default ``$SYNEMU_BOARD_PORT``; None = simulate), ``spec``:
-    :class:`LinkSpec` (default: the engine ``config`` with UART divisor 2 at a nominal 12 MHz).
+    :class:`LinkSpec` (default: the engine ``config`` with UART divisor 2 at a nominal 12 MHz);
+    ``sim``/``driver``: the simulation when there is no port (see :func:`open_link`).
     ``snapshot()`` READs every synapse and queries COUNTERS (time, samples); the inputs
     ``x`` are mirrored from the LOAD_X commands sent; LFSR states are not observable.
     """
@@ -180,13 +281,15 @@ class BoardBackend:
 
     def __init__(self, config: EngineConfig, *, port: str | None = None, sim: str = "verilator",
                  spec: LinkSpec | None = None, faults: dict | None = None,
-                 latency_s: float | None = None, baud: int | None = None):
+                 latency_s: float | None = None, baud: int | None = None,
+                 driver: str = "native"):
         self.config = config
         self.spec = spec or LinkSpec(config)
         if self.spec.config != config:
             raise ValueError("LinkSpec.config differs from the tile's engine config")
         port = port if port is not None else os.environ.get("SYNEMU_BOARD_PORT") or None
-        self.transport = open_link(self.spec, port=port, sim=sim, baud=baud, faults=faults)
+        self.transport = open_link(self.spec, port=port, sim=sim, baud=baud, faults=faults,
+                                   driver=driver)
         try:
             self.host = LinkHost(self.transport, self.spec,
                                  latency_s=(0.05 if port else 0.0) if latency_s is None else latency_s)

@@ -102,9 +102,10 @@ def cmd_run(args):
         where = f"{args.board} on {args.port}"
     else:
         spec = LinkSpec(cfg)
-        where = f"simulated {args.sim} top-level (UART divisor {spec.divisor})"
+        sim = f"{args.sim} ({args.driver})" if args.sim == "verilator" else args.sim
+        where = f"simulated {sim} top-level (UART divisor {spec.divisor})"
     try:
-        backend = BoardBackend(cfg, port=args.port, sim=args.sim, spec=spec)
+        backend = BoardBackend(cfg, port=args.port, sim=args.sim, spec=spec, driver=args.driver)
     except (LinkError, RuntimeError) as e:
         emit({"command": "run", "ok": False, "error": str(e)}, f"run FAILED: {e}", args.json)
         return 1
@@ -141,8 +142,10 @@ def cmd_run(args):
     if golden is not None:
         identical &= bool(np.array_equal(words, golden.state_words()))
     engine_s = (c1.busy_cycles - c0.busy_cycles) / spec.clk_hz
+    board_cycles = c1.cycles - c0.cycles
     n = recipe.epochs * len(xtr)
     res = {"command": "run", "ok": True, "where": where, "device": args.device,
+           "driver": args.driver if not args.port and args.sim == "verilator" else None,
            "dataset": ds.name, "epochs": recipe.epochs, "samples": n,
            "train_accuracy_per_epoch": hist_tr, "test_accuracy_per_epoch": hist_te,
            "test_accuracy": hist_te[-1],
@@ -151,6 +154,7 @@ def cmd_run(args):
            "seconds": seconds, "samples_per_s": n / seconds,
            "engine_busy_s": engine_s,
            "on_chip_samples_per_s": n / engine_s if engine_s else None,
+           "board_cycles": board_cycles, "board_cycles_per_s": board_cycles / seconds,
            "board_samples": c1.samples, "board_time": c1.time,
            "link": {"frames": stats.frames, "retries": stats.retries,
                     "crc_errors": stats.crc_errors, "timeouts": stats.timeouts,
@@ -218,6 +222,9 @@ def register(sub):
     r.add_argument("--board", default="icebreaker", choices=sorted(BOARDS))
     r.add_argument("--baud", type=int, default=None)
     r.add_argument("--sim", default="verilator", choices=["verilator", "amaranth", "model"])
+    r.add_argument("--driver", default="native", choices=["native", "cocotb"],
+                   help="Verilator driver of --sim verilator: native (compiled, in-process; "
+                        "default) or cocotb (a simulator process)")
     add_device_args(r)
     r.add_argument("--dataset", default="digits")
     r.add_argument("--epochs", type=int, default=None)

@@ -161,6 +161,20 @@ def test_run_cli_model_identical(tmp_path, capsys):
     assert (tmp_path / "run-ideal-digits.json").is_file()
 
 
+@pytest.mark.verilator
+@pytest.mark.parametrize("driver", ["native", "cocotb"])
+def test_run_cli_verilator_identical(tmp_path, capsys, driver):
+    """`synemu run --sim verilator --driver D --check`: the simulated serial top-level
+    trains exactly like the golden model with either Verilator driver."""
+    rc, res = _cli_json(capsys, ["run", "--sim", "verilator", "--driver", driver,
+                                 "--limit", "12", "--epochs", "1", "--chunk", "6", "--check",
+                                 "--out", str(tmp_path), "--json"])
+    assert rc == 0 and res["identical_to_golden"] is True and res["driver"] == driver
+    assert f"verilator ({driver})" in res["where"]
+    assert res["board_samples"] == 12 and res["link"]["retries"] == 0
+    assert res["board_cycles"] > 10_000 and res["board_cycles_per_s"] > 0
+
+
 def test_run_cli_no_board(capsys):
     rc = main(["run", "--port", "/dev/nonexistent-synemu-tty", "--limit", "4", "--json"])
     out = capsys.readouterr().out.strip().splitlines()

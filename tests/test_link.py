@@ -150,13 +150,14 @@ def test_amaranth_serial_top_level_odd_divisor():
 
 @pytest.mark.verilator
 def test_verilator_link_faults_10k_frames():
-    """The exact serial top-level in Verilator behind a fault injector: >= 1e4 frames with
-    corrupted, dropped and duplicated bytes and frames; zero silent errors; final weights and
-    counters identical to the golden model."""
-    from synemu.boards.backend import VerilatorLink
+    """The exact serial top-level in Verilator (native driver, the default) behind a fault
+    injector: >= 1e4 frames with corrupted, dropped and duplicated bytes and frames; zero
+    silent errors; final weights and counters identical to the golden model."""
+    from synemu.boards.backend import NativeLink, open_link
     cfg = digits_cfg()
     spec = LinkSpec(cfg)
-    t = VerilatorLink(spec)
+    t = open_link(spec)
+    assert isinstance(t, NativeLink)
     try:
         fi = FaultInjector(t, rate=0.002, frame_rate=0.01, seed=11)
         host = LinkHost(fi, spec)
@@ -175,9 +176,9 @@ def test_verilator_link_faults_10k_frames():
         assert (cnt.time, cnt.samples) == (g.time, g.samples)
         assert cnt.commands == 10000 + len(reads)
         assert cnt.crc_errors > 0 and cnt.replays > 0
+        assert 0 < cnt.cycles < t.cycle     # the board's clock counter runs in the simulation
     finally:
         t.close()
-
 
 @pytest.mark.verilator
 def test_board_backend_training_identical_to_golden():
@@ -200,3 +201,118 @@ def test_board_backend_training_identical_to_golden():
         assert np.array_equal(b.weights(), g.weights())
         gb, gg = b.globals(), g.globals()
         assert (gb["time"], gb["samples"]) == (gg["time"], gg["samples"]) == (5, 60)
+
+
+# -- native vs cocotb driver -----------------------------------------------------------------
+def _drive_link(driver):
+    """One command stream over the Verilator top-level through ``driver``: a clean part
+    (every op, a rejected frame, snapshots, counters), then a faulty part. Returns what the
+    host sees."""
+    from synemu.boards.backend import BoardBackend
+    cfg = digits_cfg()
+    raw = random_commands(cfg, 3, 240)
+    out = {}
+    b = BoardBackend(cfg, driver=driver)
+    try:
+        host = b.host
+        out["caps"] = host.caps
+        out["resp"] = b.run(raw[:160])
+        out["snap"] = b.snapshot()
+        with pytest.raises(LinkError, match="rejected frame type 0x02"):
+            host.transact(CMDS, bytes(b.spec.cmd_bytes + 1))
+        out["counters"] = b.counters()
+        # faults from here on (one seed: the same damage to the same bytes)
+        fi = FaultInjector(b.transport, rate=0.01, frame_rate=0.05, seed=4)
+        host.t = fi
+        out["faulty_resp"] = [host.run([cfg.encode(c)], [n_responses(cfg, c.op)])
+                              for c in raw[160:]]
+        host.t = b.transport
+        out["faulty_counts"] = dict(fi.counts)
+        out["snap2"] = b.snapshot()
+        out["stats"] = host.stats
+        out["counters2"] = b.counters()
+    finally:
+        b.close()
+    return out
+
+
+@pytest.mark.verilator
+def test_native_and_cocotb_links_identical():
+    """The native and the cocotb driver of the Verilator top-level give the host identical
+    results on one command stream, with and without faults: responses, snapshots, counters
+    and link statistics. Only the board's clock counter (``Counters.cycles``, hence
+    ``Snapshot.cycle``) may differ by a few clocks per frame: the cocotb driver polls the
+    harness in steps of up to a byte time, the native one every clock, so a read stops
+    lingering (and the next request starts) at a slightly different clock; the engine time
+    ``busy_cycles`` is identical."""
+    import dataclasses
+    nat, coc = _drive_link("native"), _drive_link("cocotb")
+    assert nat["faulty_counts"] == coc["faulty_counts"]
+    assert sum(nat["faulty_counts"][k] for k in ("flip", "drop", "dup", "frame_dup")) > 5
+    assert nat["caps"] == coc["caps"]
+    assert nat["resp"] == coc["resp"] and nat["faulty_resp"] == coc["faulty_resp"]
+    assert nat["stats"] == coc["stats"] and nat["stats"].retries > 0
+    for k in ("snap", "snap2"):
+        a, b = nat[k], coc[k]
+        assert np.array_equal(a.words, b.words) and np.array_equal(a.x, b.x)
+        assert a.globals == b.globals
+    for k in ("counters", "counters2"):
+        assert dataclasses.replace(nat[k], cycles=0) == dataclasses.replace(coc[k], cycles=0)
+        assert nat[k].busy_cycles > 0
+    # and both are right
+    cfg = digits_cfg()
+    g = GoldenEngine(cfg)
+    assert nat["resp"] == [g.execute(c) for c in random_commands(cfg, 3, 240)[:160]]
+
+
+@pytest.mark.verilator
+def test_native_link_read_liveness():
+    """A ``read`` that gets no reply returns after its simulated-clock budget (not before,
+    hardly after, fast in wall time); a reply that does come ends the read as soon as its
+    frame is complete, long before the budget."""
+    import time
+
+    from synemu.boards.backend import NativeLink
+    from synemu.boards.link import COUNTERS, RSP_SYNC
+    cfg = digits_cfg()
+    spec = LinkSpec(cfg)
+    linger = 24 * spec.divisor
+    byte = 10 * spec.divisor
+    with NativeLink(spec) as t:
+        assert t.real_time is False
+        for timeout in (1e-4, 0.02):
+            budget = int(timeout * spec.clk_hz)
+            c0, w0 = t.cycle, time.perf_counter()
+            assert t.read(1, timeout) == b""
+            assert budget <= t.cycle - c0 <= budget + linger
+            assert time.perf_counter() - w0 < 5
+        # a truncated request: no reply within the budget (the board drops it when idle)
+        t.write(request_frame(0, COUNTERS)[:3])
+        c0 = t.cycle
+        assert t.read(1, 1e-3) == b""
+        assert 12_000 <= t.cycle - c0 <= 12_000 + linger
+        # a whole request: the first read returns with the frame's first byte, the frame
+        # (collected meanwhile) comes without further clocks, far before a 10 s budget
+        frame = request_frame(1, HELLO)
+        t.write(frame)
+        c0 = t.cycle
+        assert t.read(1, 10.0) == bytes([RSP_SYNC])
+        c1 = t.cycle
+        hdr = t.read(4, 10.0)
+        n = struct.unpack("<H", hdr[2:4])[0]
+        rest = t.read(n + 4, 10.0)
+        assert hdr[:2] == bytes([1, HELLO | 0x80]) and len(rest) == n + 4
+        assert t.cycle == c1
+        # (frame bytes at the line rate, a few clocks per byte of framing, the HELLO copy)
+        assert t.cycle - c0 < (len(frame) + n + 9) * (byte + 4) + linger + 200
+        assert t.read(1, 1e-4) == b""          # nothing else arrives
+        # the link goes on: a LinkHost on the same transport
+        host = LinkHost(t, spec)
+        assert host.caps.rows == cfg.rows and host.counters().frames == 3
+    assert t.cycle > c1                        # still readable after close
+
+
+def test_open_link_rejects_unknown_driver():
+    from synemu.boards.backend import open_link
+    with pytest.raises(ValueError, match="unknown Verilator link driver 'x'"):
+        open_link(LinkSpec(probe_cfg()), driver="x")
