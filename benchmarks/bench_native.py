@@ -36,32 +36,17 @@ def _bench_config(device: str = "ideal"):
                         rounding="stochastic", eta=3)
 
 
-def _campaign_part(device: str, seeds: list[int], ops: int) -> dict:
-    from synemu.sim.lockstep import random_commands
-    from synemu.sim.native_engine import NativeEngineSession, native_lockstep
-    cfg = _bench_config(device)
-    out = {"commands": 0, "cycles": 0, "mismatches": 0, "first": None}
-    with NativeEngineSession(cfg) as s:
-        for seed in seeds:
-            s.restart()
-            rep = native_lockstep(cfg, random_commands(cfg, seed, ops), session=s)
-            out["commands"] += rep.commands
-            out["cycles"] += rep.cycles
-            if not rep.ok:
-                out["mismatches"] += 1
-                out["first"] = out["first"] or str(rep.mismatches[0])
-    return out
-
-
 def campaign(device: str, total: int, seeds: int = 20, workers: int | None = None) -> dict:
     """1e6-style lockstep campaign: ``seeds`` streams of ``total / seeds`` commands."""
+    from synemu.sim.native_engine import lockstep_seeds
     workers = workers or min(2, os.cpu_count() or 1)
     ops = total // seeds
-    _campaign_part(device, [0], 10)            # build (or find) the design once
+    cfg = _bench_config(device).to_dict()
+    lockstep_seeds(cfg, [0], 10)               # build (or find) the design once
     parts = [list(range(seeds))[k::workers] for k in range(workers)]
     t0 = time.perf_counter()
     with ProcessPoolExecutor(workers) as ex:
-        res = list(ex.map(_campaign_part, [device] * workers, parts, [ops] * workers))
+        res = list(ex.map(lockstep_seeds, [cfg] * workers, parts, [ops] * workers))
     secs = time.perf_counter() - t0
     commands = sum(r["commands"] for r in res)
     return {"commands": commands, "seconds": secs, "commands_per_s": commands / secs,

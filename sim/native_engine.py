@@ -22,7 +22,7 @@ from . import verilator
 from .lockstep import LockstepReport, Mismatch, Snapshot, _fmt_cmd, compare, n_responses
 from .native import NativeModel, pack_fields, split_lanes, words_to_ints
 
-__all__ = ["engine_native_build", "NativeEngineSession", "EngineStates", "native_lockstep",
+__all__ = ["lockstep_seeds", "engine_native_build", "NativeEngineSession", "EngineStates", "native_lockstep",
            "max_command_cycles"]
 
 TOPLEVEL = "synemu_engine"
@@ -379,3 +379,23 @@ def native_lockstep(config: EngineConfig, commands, *, session: NativeEngineSess
         if own:
             s.close()
     return report
+
+
+def lockstep_seeds(config: dict, seeds, ops: int) -> dict:
+    """Native lockstep of ``random_commands(config, seed, ops)`` for each seed, each from a
+    fresh simulation (``config`` as ``EngineConfig.to_dict()``, so it pickles to worker
+    processes). Returns commands, cycles, mismatching seeds and the first mismatch."""
+    from .lockstep import random_commands
+    cfg = EngineConfig.from_dict(config)
+    out = {"commands": 0, "cycles": 0, "mismatches": 0, "failed_seeds": [], "first": None}
+    with NativeEngineSession(cfg) as s:
+        for seed in seeds:
+            s.restart()
+            rep = native_lockstep(cfg, random_commands(cfg, seed, ops), session=s)
+            out["commands"] += rep.commands
+            out["cycles"] += rep.cycles
+            if not rep.ok:
+                out["mismatches"] += 1
+                out["failed_seeds"].append(seed)
+                out["first"] = out["first"] or str(rep.mismatches[0])
+    return out
