@@ -216,37 +216,29 @@ def cmd_train(args):
 
 # -- demo -----------------------------------------------------------------------------------
 def cmd_demo(args):
-    from .train import plot_curves, train_onchip
-    out = out_dir(args.out)
-    runs = []
-    for backend in ("golden", "verilator"):
-        print(f"training the ideal 8-bit synapse on digits with the {backend} backend ...",
-              flush=True)
-        runs.append(train_onchip("ideal", "digits", backend=backend, seed=args.seed,
-                                 epochs=args.epochs))
-    g, v = runs
-    identical = (g["weights_sha"] == v["weights_sha"] and g["predictions"] == v["predictions"]
-                 and g["test_accuracy_per_epoch"] == v["test_accuracy_per_epoch"]
-                 and g["train_accuracy_per_epoch"] == v["train_accuracy_per_epoch"])
-    png = plot_curves(runs, out / "demo-digits.png",
-                      title="ideal 8-bit synapse, on-chip delta rule, digits")
-    result = {"command": "demo", "identical": identical, "test_accuracy": g["test_accuracy"],
-              "golden": {k: g[k] for k in ("test_accuracy_per_epoch", "weights_sha", "seconds")},
-              "verilator": {k: v[k] for k in ("test_accuracy_per_epoch", "weights_sha", "seconds")},
-              "plot": str(png)}
-    save_json(result, out / "demo-digits.json")
+    """The main job (runtime in :mod:`synemu.emu.demo`): every seed device and the ideal
+    baseline trained on digits with the golden model and in Verilator, side by side."""
+    from .demo import DemoSettings, run_demo, summary_table
+    st = DemoSettings(epochs=args.epochs, seed=args.seed, quick=args.quick,
+                      neurons=args.neurons, snn_epochs=args.snn_epochs, sample_s=args.sample_s)
+    res = run_demo(st, out=args.out)
+    ds = res["dataset"]
+    verdict = "YES" if res["identical"] else "NO: " + ", ".join(
+        f"{k} ({', '.join(d['differences'])})" for k, d in res["devices"].items() if not d["identical"])
     summary = "\n".join([
-        f"synemu demo: on-chip delta-rule learning of sklearn digits "
-        f"({g['engine']['rows']} x {g['engine']['cols']} synapses incl. bias + padding, 8-bit, "
-        f"{g['engine']['lanes']} lanes)",
-        f"  golden model : test accuracy {g['test_accuracy']:.4f}  ({g['seconds']:.1f} s)",
-        f"  Verilator    : test accuracy {v['test_accuracy']:.4f}  ({v['seconds']:.1f} s)",
-        f"  bit-identical (final weights, every epoch's accuracy, every test prediction): "
-        f"{'YES' if identical else 'NO'}",
-        f"  learning curve: {png}",
+        f"synemu demo: on-chip learning of sklearn digits ({ds['n_train']} train / "
+        f"{ds['n_test']} test), golden model vs the generated hardware in Verilator "
+        f"(native driver), {res['seconds']:.1f} s",
+        summary_table(res),
+        "  (legs run concurrently: golden on one thread, Verilator models built and run on "
+        "others; seconds are each leg's wall time)",
+        f"  bit-identical everywhere (final state words, every epoch's accuracy, every "
+        f"prediction; MTJ: states, labels, every spike count; trajectory: every TICK): {verdict}",
+        f"  figure: {res['plot']}",
+        f"  results: {res['json']}",
     ])
-    emit(result, summary, args.json)
-    return 0 if identical else 1
+    emit(res, summary, args.json)
+    return 0 if res["identical"] else 1
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -282,9 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(t, "runs")
     t.set_defaults(func=cmd_train)
 
-    d = sub.add_parser("demo", help="main job: digits on golden and Verilator, side by side")
-    d.add_argument("--epochs", type=int, default=None)
-    d.add_argument("--seed", type=int, default=0)
+    d = sub.add_parser("demo", help="main job: every device learns digits on golden and "
+                                    "Verilator, side by side")
+    d.add_argument("--epochs", type=int, default=None,
+                   help="epochs of the delta-rule legs (default: their recipes, 8)")
+    d.add_argument("--seed", type=int, default=0,
+                   help="run seed (sample order; LFSR seeds = seed + 1, so a new seed builds "
+                        "new Verilator models)")
+    d.add_argument("--neurons", type=int, default=50, help="MTJ STDP network size")
+    d.add_argument("--snn-epochs", type=int, default=1, help="MTJ STDP training epochs")
+    d.add_argument("--sample-s", type=float, default=10.0,
+                   help="FN-DAM: emulated seconds per training sample (TICK)")
+    d.add_argument("--quick", action="store_true",
+                   help="reduced run (300 train / 120 test samples, 2 epochs; same hardware)")
     add_common(d, "runs")
     d.set_defaults(func=cmd_demo)
 

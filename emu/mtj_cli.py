@@ -1,10 +1,15 @@
 """STT-MTJ commands: unsupervised STDP network training, receptive fields, network lockstep.
 
-``synemu snn``               train the on-chip STDP network (golden / amaranth / verilator)
-                             for one or more network sizes and seeds; Diehl & Cook labelling;
+``synemu snn``               train the on-chip STDP network (golden / verilator) for one or
+                             more network sizes and seeds; Diehl & Cook labelling;
                              accuracy mean +- std, receptive-field and accuracy-vs-N plots
 ``synemu receptive-fields``  plot the learned P/AP maps of a saved ``snn`` run
 ``synemu snn-verify``        lockstep golden vs hardware network over whole training runs
+
+Verilator runs use the compiled native driver by default (``--driver native``:
+:class:`~synemu.sim.cocotb_snn.NativeSNNSession`, whole batches of samples per call, the
+vectorised :func:`~synemu.sim.cocotb_snn.native_snn_lockstep`); ``--driver cocotb`` runs the
+cocotb conformance testbench instead (identical results).
 
 ``synemu verify --device mtj`` goes through the core command; ``synemu train --device mtj``
 is registered in ``cli.TRAINERS`` and trains this STDP network (not the generic delta rule).
@@ -63,13 +68,18 @@ def snn_config(dataset: str, n_inputs: int, n_neurons: int, seed: int = 0, **ove
 
 
 class _VerilatorNet:
-    """Runs the host command stream of whole samples on a Verilator SNN session."""
+    """Runs the host command stream of whole samples on a Verilator SNN session
+    (``driver``: ``native``, the compiled driver, batches of samples in one call; ``cocotb``,
+    the conformance testbench, one socket round trip per sample)."""
 
-    def __init__(self, cfg):
-        from ..sim.cocotb_snn import SNNSession
+    def __init__(self, cfg, driver: str = "native"):
+        from ..sim.cocotb_snn import snn_session
         self.cfg = cfg
-        self.session = SNNSession(cfg)
+        self.driver = driver
+        self.session = snn_session(cfg, driver)
         self.session.run([(2, 0, 0)])  # INIT
+        if driver == "native":
+            self.present_batch = self.session.present_batch
 
     def present(self, R, learn: bool, code: int | None = None) -> np.ndarray:
         from ..sim.cocotb_snn import snn_commands
@@ -82,6 +92,8 @@ class _VerilatorNet:
         return counts
 
     def evaluate(self, Rs) -> np.ndarray:
+        if self.driver == "native":
+            return self.session.present_batch(Rs, False)
         return np.stack([self.present(R, False) for R in Rs])
 
     def states(self) -> np.ndarray:
@@ -96,7 +108,9 @@ class _VerilatorNet:
 def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0,
               epochs: int | None = None,
               backend: str = "golden", n_train: int | None = None, n_test: int | None = None,
-              show_progress: bool = True, compare_golden: bool = False, **overrides) -> dict:
+              show_progress: bool = True, compare_golden: bool = False,
+              driver: str = "native", chunk: int = 256, on_progress=None,
+              **overrides) -> dict:
     """Unsupervised STDP training + Diehl & Cook labelling; returns a JSON-ready dict.
 
     Protocol: INIT, one pass over the train split per epoch (order: a NumPy permutation
@@ -104,6 +118,12 @@ def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0,
     ``cfg.code`` for ``epochs`` epochs, default 1); then, learning off, the train split is presented once to
     label every neuron with the class of its highest mean spike count, and the test split is
     classified by the class whose neurons have the highest mean count.
+
+    ``backend="verilator"``: ``driver`` ``native`` (default; ``chunk`` samples per driver
+    call) or ``cocotb``. Besides the accuracies the result holds the test ``predictions``,
+    the final P/AP ``states`` and a hash of every evaluation spike count (``counts_sha``),
+    so runs on two backends can be compared bit for bit. ``on_progress(done, total)`` is
+    called as samples are presented (training and both evaluation passes).
     """
     from ..golden.snn import GoldenSNN, assign_labels, classify, classify_proportion, rate_codes
     from .datasets import load_dataset
@@ -127,32 +147,63 @@ def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0,
         net = GoldenSNN(cfg)
         net.init()
     elif backend == "verilator":
-        net = _VerilatorNet(cfg)
+        from ..sim.cocotb_snn import DRIVERS
+        if driver not in DRIVERS:
+            raise ValueError(f"unknown Verilator driver {driver!r}; use one of {', '.join(DRIVERS)}")
+        net = _VerilatorNet(cfg, driver)
     else:
         raise ValueError(f"snn backend must be golden or verilator, not {backend!r}")
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1, not {chunk}")
+    batch = getattr(net, "present_batch", None)
     golden = None
     if compare_golden and backend != "golden":
         golden = GoldenSNN(cfg)
         golden.init()
     spikes = 0
-    bar = progress(total=epochs * len(Rtr) + len(Rtr) + len(Rte),
-                   desc=f"snn N={n_neurons} {backend}", disable=not show_progress)
+    total = epochs * len(Rtr) + len(Rtr) + len(Rte)
+    bar = progress(total=total, desc=f"snn N={n_neurons} {backend}", disable=not show_progress)
+    done = 0
+
+    def advance(n):
+        nonlocal done
+        done += n
+        bar.update(n)
+        if on_progress is not None:
+            on_progress(done, total)
+
+    def evaluate(Rs):
+        if batch is None:
+            c = net.evaluate(Rs)
+            advance(len(Rs))
+            return c
+        parts = []
+        for k in range(0, len(Rs), chunk):
+            parts.append(batch(Rs[k:k + chunk], False))
+            advance(len(parts[-1]))
+        return np.concatenate(parts) if parts else np.zeros((0, cfg.n_neurons), np.int64)
+
     try:
         with _single_thread():
             for code in codes:
-                for i in order_rng.permutation(len(Rtr)):
-                    c = net.present(Rtr[i], True, code)
+                order = order_rng.permutation(len(Rtr))
+                for k in range(0, len(order), chunk if batch is not None else 1):
+                    idx = order[k:k + chunk] if batch is not None else order[k:k + 1]
+                    if batch is not None:
+                        cs = batch(Rtr[idx], True, code)
+                    else:
+                        cs = net.present(Rtr[idx[0]], True, code)[None, :]
                     if golden is not None:
-                        cg = golden.present(Rtr[i], True, code)
-                        if not np.array_equal(c, cg):
-                            raise RuntimeError(f"{backend} and golden spike counts differ: {c} vs {cg}")
-                    spikes += int(c.sum())
-                    bar.update(1)
+                        for j, i in enumerate(idx):
+                            cg = golden.present(Rtr[i], True, code)
+                            if not np.array_equal(cs[j], cg):
+                                raise RuntimeError(f"{backend} and golden spike counts differ at "
+                                                   f"train sample {i}: {cs[j]} vs {cg}")
+                    spikes += int(cs.sum())
+                    advance(len(idx))
             t_train = time.perf_counter() - t0
-            ctr = net.evaluate(Rtr)
-            bar.update(len(Rtr))
-            cte = net.evaluate(Rte)
-            bar.update(len(Rte))
+            ctr = evaluate(Rtr)
+            cte = evaluate(Rte)
             states = net.states()
             identical = None
             if golden is not None:
@@ -168,8 +219,13 @@ def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0,
     pred = classify(cte, assigned, ds.n_classes)
     pred_prop = classify_proportion(cte, ctr, ytr, ds.n_classes)
     n_learn = epochs * len(Rtr)
+    import hashlib
+    counts_sha = hashlib.sha256(np.ascontiguousarray(ctr, dtype=np.int64).tobytes()
+                                + np.ascontiguousarray(cte, dtype=np.int64).tobytes()).hexdigest()[:16]
     return {
-        "dataset": ds.name, "backend": backend, "n_neurons": n_neurons, "seed": seed,
+        "dataset": ds.name, "backend": backend,
+        "driver": driver if backend == "verilator" else None,
+        "n_neurons": n_neurons, "seed": seed,
         "epochs": epochs, "epoch_codes": list(codes), "n_train": len(Rtr), "n_test": len(Rte),
         "test_accuracy": float(np.mean(pred == yte)),
         "test_accuracy_proportion": float(np.mean(pred_prop == yte)),
@@ -182,6 +238,9 @@ def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0,
         "synapse_updates_per_s": spikes * cfg.n_inputs / t_train if backend == "golden" else None,
         "identical_to_golden": identical,
         "config": cfg.to_dict(), "neuron_labels": assigned.tolist(),
+        "predictions": pred.tolist(), "counts_sha": counts_sha,
+        "states_sha": hashlib.sha256(np.ascontiguousarray(states, dtype=np.uint8).tobytes()
+                                     ).hexdigest()[:16],
         "states": states, "image_shape": list(ds.image_shape),
     }
 
@@ -242,7 +301,7 @@ def cmd_snn(args):
         for s in range(args.seeds):
             r = train_snn(args.dataset, n, seed=args.seed + s, epochs=args.epochs,
                           backend=args.backend, n_train=args.n_train, n_test=args.n_test,
-                          compare_golden=args.compare_golden, **over)
+                          compare_golden=args.compare_golden, driver=args.driver, **over)
             stem = f"snn-{args.dataset}-N{n}-s{args.seed + s}-{args.backend}"
             np.savez_compressed(out / f"{stem}.npz", states=r["states"],
                                 labels=np.asarray(r["neuron_labels"]),
@@ -251,7 +310,7 @@ def cmd_snn(args):
                                         r["neuron_labels"],
                                         f"{args.dataset}, N={n}, seed {args.seed + s}: "
                                         f"test acc {r['test_accuracy']:.3f}")
-            r = {k: v for k, v in r.items() if k != "states"}
+            r = {k: v for k, v in r.items() if k not in ("states", "predictions")}
             r.update(receptive_fields=str(png), states_file=str(out / f"{stem}.npz"))
             runs.append(r)
             accs.append(r["test_accuracy"])
@@ -264,11 +323,13 @@ def cmd_snn(args):
         plot = str(plot_accuracy_vs_n(summary, out / f"snn-{args.dataset}-acc-vs-n.png",
                                       f"{args.dataset}: STDP on binary MTJ synapses"))
     result = {"command": "snn", "dataset": args.dataset, "backend": args.backend,
+              "driver": args.driver if args.backend == "verilator" else None,
               "epochs": runs[0]["epochs"], "epoch_codes": runs[0]["epoch_codes"],
               "seeds": args.seeds, "accuracy": summary,
               "accuracy_vs_n_plot": plot, "runs": runs}
     save_json(result, out / f"snn-{args.dataset}-{args.backend}.json")
-    lines = [f"snn on {args.dataset} ({args.backend}, {runs[0]['epochs']} epoch(s), codes "
+    drv = f" {args.driver} driver" if args.backend == "verilator" else ""
+    lines = [f"snn on {args.dataset} ({args.backend}{drv}, {runs[0]['epochs']} epoch(s), codes "
              f"{runs[0]['epoch_codes']}, {args.seeds} seed(s))"]
     for n in neurons:
         s = summary[str(n)]
@@ -306,6 +367,10 @@ def cmd_snn_verify(args):
     over = dict(args.set or [])
     tot = dict(commands=0, steps=0, compared=0, spikes=0)
     failed, first = [], None
+    for name in ("seeds", "samples", "neurons", "steps"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1, not {getattr(args, name)}")
+    drv = f" ({args.driver} driver)" if args.backend == "verilator" else ""
     bar = progress(total=args.seeds, desc=f"snn-verify {args.backend}")
     for seed in range(args.seeds):
         cfg = snn_config("digits", 64, args.neurons, seed=seed, steps=args.steps, **over)
@@ -315,6 +380,9 @@ def cmd_snn_verify(args):
         cmds = snn_commands(cfg, Rs, True) + snn_commands(cfg, Rs[:2], False, init=False)
         if args.backend == "amaranth":
             rep = amaranth_snn_lockstep(cfg, cmds)
+        elif args.driver == "native":
+            from ..sim.cocotb_snn import native_snn_lockstep
+            rep = native_snn_lockstep(cfg, cmds)
         else:
             from ..sim.cocotb_snn import SNNSession, SNNSessionDriver, snn_lockstep
             with SNNSession(cfg) as s:
@@ -329,12 +397,14 @@ def cmd_snn_verify(args):
         bar.update(1)
     bar.close()
     secs = time.perf_counter() - t0
-    result = {"command": "snn-verify", "backend": args.backend, "neurons": args.neurons,
+    result = {"command": "snn-verify", "backend": args.backend,
+              "driver": args.driver if args.backend == "verilator" else None,
+              "neurons": args.neurons,
               "inputs": 64, "seeds": args.seeds, "samples": args.samples, **tot,
               "failed_seeds": failed, "first_mismatch": first, "seconds": secs,
               "steps_per_s": tot["steps"] / secs}
     verdict = "PASS: bit-exact" if not failed else f"FAIL on seeds {failed}"
-    emit(result, f"snn-verify on {args.backend}: 64 inputs x {args.neurons} neurons, {args.seeds} "
+    emit(result, f"snn-verify on {args.backend}{drv}: 64 inputs x {args.neurons} neurons, {args.seeds} "
                  f"seeds x {args.samples} digits samples (train + eval)\n  {tot['steps']} steps, "
                  f"{tot['spikes']} spikes, full state compared {tot['compared']} times "
                  f"(after every STEP/END), {secs:.1f} s\n  {verdict}"
@@ -375,8 +445,9 @@ def cmd_train_mtj(args):
     if params:
         over["device_params"] = params
     out = out_dir(args.out)
+    driver = getattr(args, "driver", None) or "native"
     r = train_snn(args.dataset, n, seed=args.seed, epochs=args.epochs, backend=backend,
-                  show_progress=not args.json, **over)
+                  show_progress=not args.json, driver=driver, **over)
     stem = f"train-mtj-{args.dataset}-N{n}-s{args.seed}-{backend}"
     png = plot_receptive_fields(r["states"], r["image_shape"], out / f"{stem}-rf.png",
                                 r["neuron_labels"],
@@ -385,12 +456,13 @@ def cmd_train_mtj(args):
     np.savez_compressed(out / f"{stem}.npz", states=r["states"],
                         labels=np.asarray(r["neuron_labels"]),
                         image_shape=np.asarray(r["image_shape"]))
-    res = {k: v for k, v in r.items() if k != "states"}
+    res = {k: v for k, v in r.items() if k not in ("states", "predictions")}
     res.update(command="train", device="mtj", preset=args.preset, learning="unsupervised STDP",
                plot=str(png), states_file=str(out / f"{stem}.npz"))
     save_json(res, out / f"{stem}.json")
+    drv = f" ({driver} driver)" if backend == "verilator" else ""
     lines = [f"train mtj (unsupervised STDP network, {n} neurons) on {args.dataset} with the "
-             f"{backend} backend ({r['epochs']} epoch(s), codes {r['epoch_codes']}, seed {args.seed}, {r['seconds']:.1f} s, "
+             f"{backend} backend{drv} ({r['epochs']} epoch(s), codes {r['epoch_codes']}, seed {args.seed}, {r['seconds']:.1f} s, "
              f"{r['train_samples_per_s']:.0f} train samples/s)",
              f"  {r['spikes_per_train_sample']:.2f} spikes/train sample, {r['classes_covered']} "
              f"classes covered, P fraction {r['p_fraction']:.3f}",
@@ -401,9 +473,18 @@ def cmd_train_mtj(args):
     return 0
 
 
+DRIVER_HELP = ("Verilator driver of the STDP network: the compiled C++ driver (default) or "
+               "the cocotb testbench (identical results)")
+
+
 def register(sub):
     from .cli import TRAINERS, _param, add_common
     TRAINERS["mtj"] = cmd_train_mtj
+    train = sub.choices.get("train")
+    if train is not None and "--driver" not in train._option_string_actions:
+        # `synemu train --device mtj --backend verilator` runs the STDP network (cmd_train_mtj)
+        train.add_argument("--driver", choices=["native", "cocotb"], default=None,
+                           help="(--device mtj, --backend verilator) " + DRIVER_HELP)
     p = sub.add_parser("snn", help="unsupervised STDP network on binary MTJ synapses")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--neurons", default="20", help="comma-separated network sizes, e.g. 50,100,400")
@@ -412,6 +493,7 @@ def register(sub):
     p.add_argument("--epochs", type=int, default=None,
                    help="training epochs (default: the dataset preset's code schedule, else 1)")
     p.add_argument("--backend", choices=["golden", "verilator"], default="golden")
+    p.add_argument("--driver", choices=["native", "cocotb"], default="native", help=DRIVER_HELP)
     p.add_argument("--n-train", type=int, default=None, help="use only the first n train samples")
     p.add_argument("--n-test", type=int, default=None)
     p.add_argument("--compare-golden", action="store_true",
@@ -429,6 +511,9 @@ def register(sub):
 
     v = sub.add_parser("snn-verify", help="lockstep golden vs hardware STDP network (digits)")
     v.add_argument("--backend", choices=["amaranth", "verilator"], default="amaranth")
+    v.add_argument("--driver", choices=["native", "cocotb"], default="native",
+                   help="(--backend verilator) native: vectorised lockstep on the compiled "
+                        "driver (default); cocotb: the cocotb testbench")
     v.add_argument("--seeds", type=int, default=3)
     v.add_argument("--samples", type=int, default=4)
     v.add_argument("--neurons", type=int, default=12)

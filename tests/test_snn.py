@@ -253,3 +253,166 @@ def test_verilator_lockstep_training_run():
         rep = asyncio.run(snn_lockstep(SNNSessionDriver(s), cfg, cmds))
     assert rep.ok, rep.mismatch
     assert sum(1 for r in rep.responses if r) > 10
+
+
+# -- native Verilator driver ------------------------------------------------------------------
+def _native_case(n_train=6, n_eval=3):
+    """The reduced network of the Verilator tests (one native and one cocotb build) and a
+    training + evaluation command stream on digits."""
+    from synemu.emu.datasets import load_dataset
+    from synemu.emu.mtj_cli import snn_config
+    ds = load_dataset("digits", seed=0)
+    cfg = snn_config("digits", 64, 12, seed=0, steps=8)
+    Rs = rate_codes(ds.x_train[:n_train], cfg)
+    cmds = snn_commands(cfg, Rs, True) + snn_commands(cfg, Rs[:n_eval], False, init=False)
+    return cfg, Rs, cmds
+
+
+def _same_snapshot(a, b):
+    assert a.cycle == b.cycle
+    assert np.array_equal(np.asarray(a.words, np.uint64), np.asarray(b.words, np.uint64))
+    assert np.array_equal(np.asarray(a.x, np.int64), np.asarray(b.x, np.int64))
+    assert set(a.regs) == set(b.regs) == {"dev_rng", "in_rng", "v", "theta", "R"}
+    for k in a.regs:
+        assert [int(v) for v in np.atleast_1d(a.regs[k])] == \
+               [int(v) for v in np.atleast_1d(b.regs[k])], k
+
+
+@pytest.mark.verilator
+def test_native_snn_equals_cocotb_driver():
+    """Same command stream through both drivers: identical responses, cycle counts and
+    every snapshot field, batch by batch; the two lockstep reports are identical too."""
+    from synemu.sim.cocotb_snn import (NativeSNNSession, SNNSession, SNNSessionDriver,
+                                       native_snn_lockstep, snn_lockstep)
+    cfg, _, cmds = _native_case()
+    cuts = [0, 1, 2, 70, 81, 150, 300, 420, len(cmds)]
+    with SNNSession(cfg) as c, NativeSNNSession(cfg) as n:
+        assert n.cycle == 1
+        for a, b in zip(cuts, cuts[1:]):
+            rc, sc = c.run(cmds[a:b], snapshot=True)
+            rn, sn = n.run(cmds[a:b], snapshot=True)
+            assert rn == [[int(v) for v in r] for r in rc]
+            _same_snapshot(sc, sn)
+        assert n.run([])[0] == c.run([])[0] == []
+        assert n.run(cmds[:5])[1] is None
+        n.restart()                              # a fresh simulation of the same build
+        assert n.cycle == 1 and n.run(cmds[:1], snapshot=True)[1].cycle > 1
+    with SNNSession(cfg) as c:
+        rep_c = asyncio.run(snn_lockstep(SNNSessionDriver(c), cfg, cmds))
+    rep_n = native_snn_lockstep(cfg, cmds, batch=97)
+    assert rep_c.ok and rep_n.ok, (rep_c.mismatch, rep_n.mismatch)
+    for k in ("commands", "steps", "compared", "cycles", "responses"):
+        assert getattr(rep_n, k) == getattr(rep_c, k), k
+    assert sum(1 for r in rep_n.responses if r) > 10
+
+
+@pytest.mark.verilator
+def test_native_snn_run_states_and_batches_equal_golden():
+    """Whole-state records after chosen commands, present_batch and the train_snn paths
+    (native in chunks, cocotb per sample) agree with the golden network."""
+    from synemu.emu.mtj_cli import train_snn
+    from synemu.sim.cocotb_snn import NativeSNNSession, golden_snapshot, diff_snn
+    cfg, Rs, cmds = _native_case()
+    g = GoldenSNN(cfg)
+    with NativeSNNSession(cfg) as s:
+        snap = np.array([c[0] != SOp.PIX for c in cmds])
+        resps, st = s.run_states(cmds, snap)
+        assert len(st) == int(snap.sum())
+        k = 0
+        for i, c in enumerate(cmds):
+            assert resps[i] == g.execute(*c)
+            if snap[i]:
+                assert diff_snn(golden_snapshot(g), st.snapshot(k), cfg.n_inputs) is None
+                k += 1
+        assert np.all(np.diff(st.cycles) > 0)
+        # whole samples in one call, learning and evaluation
+        counts = s.present_batch(Rs[::-1], True, 2)
+        exp = np.stack([g.present(R, True, 2) for R in Rs[::-1]])
+        assert np.array_equal(counts, exp) and counts.sum() > 0
+        assert np.array_equal(s.present_batch(Rs, False), g.evaluate(Rs))
+        assert diff_snn(golden_snapshot(g), s.snapshot(), cfg.n_inputs) is None
+        assert s.present_batch(Rs[:0], False).shape == (0, cfg.n_neurons)
+        with pytest.raises(ValueError, match="arg"):
+            s.run([(SOp.PIX, 0, 1 << cfg.arg_width)])
+    kw = dict(n_train=30, n_test=12, show_progress=False, steps=8)
+    gold = train_snn("digits", 12, **kw)
+    for driver, chunk in (("native", 7), ("cocotb", 256)):
+        r = train_snn("digits", 12, backend="verilator", driver=driver, chunk=chunk,
+                      compare_golden=True, **kw)
+        assert r["identical_to_golden"] and r["driver"] == driver
+        for key in ("predictions", "counts_sha", "states_sha", "neuron_labels", "test_accuracy"):
+            assert r[key] == gold[key], (driver, key)
+    with pytest.raises(ValueError, match="driver"):
+        train_snn("digits", 12, backend="verilator", driver="icarus", **kw)
+
+
+class _Faulty(GoldenSNN):
+    """Golden network that goes wrong at its ``at``-th command: ``flip`` a synapse
+    (state mismatch) or ``lie`` in a STEP response."""
+
+    def __init__(self, cfg, at, mode):
+        super().__init__(cfg)
+        self.at, self.mode, self.n = at, mode, 0
+
+    def execute(self, op, col=0, arg=0):
+        r = super().execute(op, col, arg)
+        if self.n == self.at:
+            if self.mode == "flip":
+                self.engine.state["s"][2, 9] ^= 1
+                self._wf = None
+            else:
+                r = [r[0] + 1]
+        self.n += 1
+        return r
+
+
+@pytest.mark.verilator
+def test_native_snn_lockstep_catches_mismatches():
+    """A golden model with a perturbed state is caught at the first command whose state or
+    response differs, also across batch boundaries; the message names what differs."""
+    from synemu.sim.cocotb_snn import NativeSNNSession, native_snn_lockstep
+    cfg, _, cmds = _native_case()
+    with NativeSNNSession(cfg) as s:
+        # a synapse flipped before the stream: caught after INIT (command 0)
+        g = GoldenSNN(cfg)
+        g.engine.state["s"][3, 5] ^= 1
+        rep = native_snn_lockstep(cfg, cmds, session=s, golden=g)
+        assert not rep.ok and rep.commands == 1 and rep.compared == 1
+        assert "after command #0 INIT" in rep.mismatch and "synapse row 3 col 5" in rep.mismatch
+        # a synapse flipped by the golden model at a STEP in the third batch of 50
+        i = next(i for i, c in enumerate(cmds) if i > 120 and c[0] == SOp.STEP)
+        s.restart()
+        rep = native_snn_lockstep(cfg, cmds, session=s, golden=_Faulty(cfg, i, "flip"), batch=50)
+        assert not rep.ok and rep.commands == i + 1
+        assert rep.mismatch.startswith(f"after command #{i} STEP (cycle ")
+        assert "synapse row 2 col 9" in rep.mismatch
+        assert rep.steps == sum(1 for c in cmds[:i + 1] if c[0] == SOp.STEP)
+        # a wrong STEP response
+        s.restart()
+        rep = native_snn_lockstep(cfg, cmds, session=s, golden=_Faulty(cfg, i, "lie"), batch=50)
+        assert not rep.ok and rep.commands == i + 1
+        assert rep.mismatch.startswith(f"command #{i} STEP: response expected")
+        # every=False compares after END only: a threshold off by one (invisible to the
+        # margin, theta >> theta_frac) is caught at the first END
+        s.restart()
+        g = GoldenSNN(cfg)
+        g.theta[0] += 1
+        rep = native_snn_lockstep(cfg, cmds, session=s, golden=g, every=False)
+        end = next(i for i, c in enumerate(cmds) if c[0] == SOp.END)
+        assert not rep.ok and rep.compared == 1
+        assert rep.mismatch.startswith(f"after command #{end} END") and "theta[0]" in rep.mismatch
+    # an unknown op is rejected before anything runs
+    with pytest.raises(ValueError):
+        native_snn_lockstep(cfg, [(7, 0, 0)])
+
+
+@pytest.mark.verilator
+def test_snn_verify_cli_native_driver(capsys):
+    import json
+    from synemu.emu.cli import main
+    rc = main(["snn-verify", "--backend", "verilator", "--seeds", "1", "--samples", "3",
+               "--neurons", "12", "--steps", "8", "--json"])
+    last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
+    assert rc == 0 and last["driver"] == "native" and not last["failed_seeds"]
+    assert last["compared"] > 20 and last["steps"] == 5 * 8
+    assert main(["snn-verify", "--seeds", "0"]) == 2
