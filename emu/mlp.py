@@ -6,7 +6,7 @@ A device weight code ``W`` (signed integer) stands for the real weight ``W * sca
 ``scale_l = range_mult * sqrt(6 / fan_in) / 2^(weight_bits - 1)``: the He-uniform
 initialisation range uses ``1/range_mult`` of the device's rail.
 
-One training step on a mini-batch (the order of operations of the device, DESIGN §2):
+One training step on a mini-batch (the order of operations of the FeMFET device):
 
 1. read back the tiles' weights (training read-out; with ``qat=True`` the *inference*
    read-out, i.e. M only for the FeMFET, with a straight-through gradient);

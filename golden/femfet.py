@@ -1,4 +1,4 @@
-"""``femfet``: the hybrid FeMFET-CMOS synapse (DESIGN.md §2), bit-exact integer golden model.
+"""``femfet``: the hybrid FeMFET-CMOS synapse (arXiv 2004.00703, ISCAS 2020), bit-exact integer golden model.
 
 One synapse = a non-volatile FeMFET (the MSBs, ``k_M`` bits of level) plus a volatile CMOS
 capacitor (the LSBs, ``k_L`` bits + ``guard_bits`` of headroom, in update-pulse units).
@@ -20,7 +20,7 @@ field   width (bits)       meaning
 ======= ================== ===========================================================
 
 Weights (signed integers, offset binary, N = k_M + k_L; with frac_bits = guard_bits = 0 and no
-polarity this is exactly ``W = M*2^k_L + L - 2^(N-1)`` of DESIGN §2)::
+polarity this is exactly the hybrid weight ``W = M*2^k_L + L - 2^(N-1)``)::
 
     v        = s * (l - L_mid)                          # LSB contribution, weight units
     W_M      = (m << (k_L - frac_bits)) + 2^(k_L-1) - 2^(N-1)
@@ -55,7 +55,7 @@ that is a multiple of ``2^leak_period_log2`` ticks; ``TICK n`` from time ``T`` (
 before the command; ``T + n`` is computed without wrap-around) applies the
 ``k = ((T+n) >> p) - (T >> p)`` events in ``(T, T+n]``, each
 ``l -= sign(d) * ((|d| + h) >> leak_shift)`` with ``d = l - leak_rest``, ``h = 2^(s-1)``
-(0 if s = 0): DESIGN §2's ``(l - rest) >> s`` rounded to nearest, ties away from zero,
+(0 if s = 0): the leak rule ``(l - rest) >> s`` rounded to nearest, ties away from zero,
 instead of floored, so the charge decays symmetrically (a floor shift leaks one code per
 event from below but never from within 2^s above the rest value). A decay below half a code
 per event is not representable (rejected): use a smaller shift with a longer period, or

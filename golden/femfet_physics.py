@@ -1,4 +1,4 @@
-"""Float physics reference of the hybrid FeMFET-CMOS synapse (DESIGN.md §2).
+"""Float physics reference of the hybrid FeMFET-CMOS synapse (arXiv 2004.00703, ISCAS 2020).
 
 Quantities (SI units): the FeMFET (MSB) has ``2^k_M`` conductance levels evenly spaced in
 ``[g_min, g_max]`` (siemens); the LSB capacitor ``c_lsb`` (farads) is charged/discharged

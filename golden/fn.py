@@ -82,7 +82,7 @@ class FNDevice(Device):
     PRESETS: ClassVar[dict] = {
         # the defaults: 14-bit codes of 61 µV over 1 V, 1/32 s ticks (ROMs of 16 k + 8 k words)
         "small": {},
-        # DESIGN.md §1 illustrative physics, 16-bit codes of 15.3 µV (1 V range), 1/64 s ticks
+        # illustrative physics, 16-bit codes of 15.3 µV (1 V range), 1/64 s ticks
         "paper": dict(code_bits=16, lsb_exp=16, tick_s=1 / 64, counter_bits=16, rom_shift=4),
         # ECP5 builds: 10-bit codes of 0.98 mV over the same 1 V, 1/32 s ticks (20-bit
         # counters: the dwell at code 1 is 5 h); ROMs of 1 k words (pulse ROM 2 k)

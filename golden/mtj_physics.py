@@ -1,6 +1,6 @@
 """Float physics of stochastic spin-transfer-torque (STT) switching of a binary MTJ.
 
-Thermal-activation regime (Zhou et al., Commun. Eng., arXiv 2308.11011; DESIGN.md §3)::
+Thermal-activation regime (Zhou et al., Commun. Eng., arXiv 2308.11011)::
 
     P_sw(t_p, I) = 1 - exp(-t_p / tau),    tau = tau0 * exp(Delta * (1 - I / Ic0))
 
