@@ -34,7 +34,7 @@ import time
 
 def _synemu_run(driver: str, limit: int, epochs: int | None) -> dict:
     """``synemu run --sim verilator --driver D --limit N --check --json`` -> its JSON."""
-    from synemu.emu.cli import main
+    from synemu.cli.main import main
     out = tempfile.mkdtemp(prefix=f"synemu-bench-board-sim-{driver}-")
     argv = ["run", "--sim", "verilator", "--driver", driver, "--limit", str(limit),
             "--check", "--json", "--out", out]
@@ -52,11 +52,11 @@ def _synemu_run(driver: str, limit: int, epochs: int | None) -> dict:
 def _bare_rate(n: int) -> float:
     """Bare clock rate of the native harness build used by ``synemu run`` (digits config)."""
     from synemu.boards.backend import NativeLink
-    from synemu.boards.link import LinkSpec
-    from synemu.emu.datasets import load_dataset
-    from synemu.emu.train import prepare_inputs, recipe_for
-    from synemu.golden.devices import make_device
-    from synemu.golden.engine import EngineConfig
+    from synemu.link.protocol import LinkSpec
+    from synemu.runtime.datasets import load_dataset
+    from synemu.runtime.train import prepare_inputs, recipe_for
+    from synemu.spec.registry import make_device
+    from synemu.spec.engine import EngineConfig
     ds = load_dataset("digits", seed=0)
     r = recipe_for("ideal", "digits")
     cols = prepare_inputs(ds.x_train[:1], r).shape[1]

@@ -58,9 +58,9 @@ def _parse(spec: str) -> tuple:
 def _row(board, device, n, lanes, out, preset=None, engine=None) -> dict:
     from synemu.boards.build import capacity_sweep
     from synemu.boards.platforms import get_board
-    from synemu.golden.devices import make_device
-    from synemu.golden.engine import EngineConfig
-    from synemu.hdl.registry import rule_for
+    from synemu.spec.registry import make_device
+    from synemu.spec.engine import EngineConfig
+    from synemu.spec.registry import rule_for
     r = capacity_sweep(board, device, lanes=lanes, sizes=[n], out=out, preset=preset,
                        engine=engine)[0]
     b = get_board(board)

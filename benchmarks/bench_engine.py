@@ -32,8 +32,8 @@ def _best(fn, repeat=5):
 
 
 def run(quick: bool = False) -> dict:
-    from synemu.golden.engine import Command, EngineConfig, GoldenEngine, Op
-    from synemu.golden.ideal import IdealDevice
+    from synemu.spec.engine import Command, EngineConfig, GoldenEngine, Op
+    from synemu.devices.ideal.golden import IdealDevice
     from synemu.sim.amaranth_sim import amaranth_lockstep
     from synemu.sim.lockstep import random_commands, run_lockstep
     from synemu.sim.remote import SessionDriver, VerilatorSession

@@ -16,8 +16,8 @@ import numpy as np
 
 
 def _golden_updates_per_s(params: dict, reps: int) -> float:
-    from synemu.golden.devices import make_device
-    from synemu.golden.lfsr import LFSRBank, lane_seeds
+    from synemu.spec.registry import make_device
+    from synemu.spec.lfsr import LFSRBank, lane_seeds
     dev = make_device("femfet", **params)
     rng = np.random.default_rng(0)
     st = dev.state_for_weight(rng.integers(-20, 20, (1024, 1024)))
@@ -32,8 +32,8 @@ def _golden_updates_per_s(params: dict, reps: int) -> float:
 
 
 def _lockstep_ops_per_s(backend: str, ops: int) -> float:
-    from synemu.golden.devices import make_device
-    from synemu.golden.engine import EngineConfig
+    from synemu.spec.registry import make_device
+    from synemu.spec.engine import EngineConfig
     from synemu.sim.lockstep import random_commands, run_lockstep
     dev = make_device("femfet", preset="6bit", guard_bits=1, transfer="periodic",
                       transfer_period=3, leak_shift=1, leak_period_log2=2, prog_error=0.25,
@@ -57,7 +57,7 @@ def _lockstep_ops_per_s(backend: str, ops: int) -> float:
 
 
 def run(quick: bool = False) -> dict:
-    from synemu.emu.mlp import compare_devices
+    from synemu.runtime.mlp import compare_devices
     rows = {
         "femfet 6bit golden updates/s (1024x1024)": _golden_updates_per_s({"k_m": 2, "k_l": 4}, 2 if quick else 5),
         "femfet 8bit+noise golden updates/s (1024x1024)": _golden_updates_per_s(

@@ -20,17 +20,18 @@ import numpy as np
 
 
 def run(quick: bool = False) -> dict:
-    from synemu.emu.fn_learning import FN_DIGITS, fidelity
-    from synemu.emu.train import prepare_inputs
-    from synemu.emu.datasets import load_dataset
-    from synemu.golden.devices import make_device
-    from synemu.golden.engine import Command, EngineConfig, GoldenEngine, Op
+    from synemu.devices.fn.learning import fidelity
+    from synemu.devices.fn.presets import PAPER_DIGITS
+    from synemu.runtime.train import prepare_inputs
+    from synemu.runtime.datasets import load_dataset
+    from synemu.spec.registry import make_device
+    from synemu.spec.engine import Command, EngineConfig, GoldenEngine, Op
 
     dev = make_device("fn", preset="paper")
     ds = load_dataset("digits", seed=0)
-    xs = prepare_inputs(ds.x_train, FN_DIGITS)
-    cfg = EngineConfig(device=dev, rows=10, cols=xs.shape[1], lanes=FN_DIGITS.lanes,
-                       **FN_DIGITS.engine_kwargs())
+    xs = prepare_inputs(ds.x_train, PAPER_DIGITS)
+    cfg = EngineConfig(device=dev, rows=10, cols=xs.shape[1], lanes=PAPER_DIGITS.lanes,
+                       **PAPER_DIGITS.engine_kwargs())
     eng = GoldenEngine(cfg)
     n = 200 if quick else 1500
     sample_ticks = int(round(10.0 / dev.tick_s))

@@ -20,8 +20,8 @@ import numpy as np
 
 
 def _switch_rate() -> dict:
-    from synemu.golden.lfsr import LFSRBank
-    from synemu.golden.mtj import MTJDevice
+    from synemu.spec.lfsr import LFSRBank
+    from synemu.devices.mtj.golden import MTJDevice
     dev = MTJDevice()
     n = 1_000_000
     words = LFSRBank(32, [12345]).draw(n)[:, 0]
@@ -32,9 +32,9 @@ def _switch_rate() -> dict:
 
 
 def _train(dataset, n_neurons, n_train, tag) -> dict:
-    from synemu.emu.mtj_cli import _single_thread, snn_config
-    from synemu.emu.datasets import load_dataset
-    from synemu.golden.snn import GoldenSNN, rate_codes
+    from synemu.devices.mtj.experiments import _single_thread, snn_config
+    from synemu.runtime.datasets import load_dataset
+    from synemu.devices.mtj.network import GoldenSNN, rate_codes
     ds = load_dataset(dataset, seed=0)
     cfg = snn_config(ds.name, ds.x_train.shape[1], n_neurons)
     R = rate_codes(ds.x_train[:n_train], cfg)
@@ -54,7 +54,7 @@ def _train(dataset, n_neurons, n_train, tag) -> dict:
 
 
 def _accuracy(dataset="mnist5k", n_neurons=400, seed=0) -> dict:
-    from synemu.emu.mtj_cli import train_snn
+    from synemu.devices.mtj.experiments import train_snn
     r = train_snn(dataset, n_neurons, seed=seed, show_progress=False)
     tag = f"snn_golden_{dataset}_n{n_neurons}_s{seed}"
     return {f"{tag}_test_accuracy": r["test_accuracy"],
@@ -63,10 +63,10 @@ def _accuracy(dataset="mnist5k", n_neurons=400, seed=0) -> dict:
 
 
 def _lockstep(backend: str, samples: int) -> dict:
-    from synemu.emu.datasets import load_dataset
-    from synemu.emu.mtj_cli import snn_config
-    from synemu.golden.snn import rate_codes
-    from synemu.sim.cocotb_snn import amaranth_snn_lockstep, snn_commands
+    from synemu.runtime.datasets import load_dataset
+    from synemu.devices.mtj.experiments import snn_config
+    from synemu.devices.mtj.network import rate_codes
+    from synemu.devices.mtj.network_sim import amaranth_snn_lockstep, snn_commands
     ds = load_dataset("digits", seed=0)
     if backend == "amaranth":
         cfg = snn_config("digits", 16, 4, steps=4, theta0=2)
@@ -77,7 +77,7 @@ def _lockstep(backend: str, samples: int) -> dict:
         dt = time.perf_counter() - t
         key = "snn_lockstep_amaranth_16x4"
     else:
-        from synemu.sim.cocotb_snn import SNNSession, SNNSessionDriver, snn_lockstep
+        from synemu.devices.mtj.network_sim import SNNSession, SNNSessionDriver, snn_lockstep
         cfg = snn_config("digits", 64, 12, steps=8)
         Rs = rate_codes(ds.x_train[:samples], cfg)
         cmds = snn_commands(cfg, Rs, True)

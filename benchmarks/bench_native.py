@@ -30,8 +30,8 @@ CAMPAIGN_DEVICES = ("ideal", "femfet", "fn", "mtj")
 
 
 def _bench_config(device: str = "ideal"):
-    from synemu.golden.devices import make_device
-    from synemu.golden.engine import EngineConfig
+    from synemu.spec.registry import make_device
+    from synemu.spec.engine import EngineConfig
     return EngineConfig(device=make_device(device), rows=4, cols=8, lanes=2,
                         rounding="stochastic", eta=3)
 
@@ -56,9 +56,9 @@ def campaign(device: str, total: int, seeds: int = 20, workers: int | None = Non
 
 
 def run(quick: bool = False) -> dict:
-    from synemu.emu.datasets import load_dataset
-    from synemu.emu.tile import Tile
-    from synemu.emu.train import prepare_inputs, recipe_for, train_onchip
+    from synemu.runtime.datasets import load_dataset
+    from synemu.runtime.tile import Tile
+    from synemu.runtime.train import prepare_inputs, recipe_for, train_onchip
     from synemu.sim.lockstep import random_commands, run_lockstep
     from synemu.sim.native_engine import NativeEngineSession, native_lockstep
     from synemu.sim.remote import SessionDriver, VerilatorSession

@@ -1,4 +1,4 @@
-"""cocotb test: every state of a bank of hardware LFSRs vs :mod:`synemu.golden.lfsr`.
+"""cocotb test: every state of a bank of hardware LFSRs vs :mod:`synemu.spec.lfsr`.
 
 DUT (built by ``tests/test_lfsr.py``): ports ``clk``, ``rst``, ``en`` and ``out``, where
 lane ``i`` of the config occupies ``out[64*i +: 64]`` (zero-extended). Configuration:
@@ -26,7 +26,7 @@ import numpy as np
 from cocotb.clock import Clock
 from cocotb.triggers import FallingEdge, Timer
 
-from synemu.golden.lfsr import FibonacciLFSR, LFSRBank
+from synemu.spec.lfsr import FibonacciLFSR, LFSRBank
 
 
 def _load_config() -> dict:

@@ -12,9 +12,9 @@ from synemu.boards.build import (BuildFailed, bram_estimate, build_board, check_
 from synemu.boards.flash import FlashError, find_programmer, flash
 from synemu.boards.platforms import BOARDS, get_board
 from synemu.boards.top import board_spec
-from synemu.emu.cli import main
-from synemu.golden.devices import make_device
-from synemu.golden.engine import EngineConfig
+from synemu.cli.main import main
+from synemu.spec.registry import make_device
+from synemu.spec.engine import EngineConfig
 
 
 def tiny(lanes=2):

@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from synemu.emu.cli import main
+from synemu.cli.main import main
 
 
 def _last_json(capsys):

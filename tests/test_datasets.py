@@ -1,4 +1,4 @@
-"""Tests of synemu.emu.datasets: built-in splits, .npz loading, validation, quantisation."""
+"""Tests of synemu.runtime.datasets: built-in splits, .npz loading, validation, quantisation."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import hashlib
 import numpy as np
 import pytest
 
-from synemu.emu.datasets import (DATASETS, Dataset, DatasetError, load_dataset,
+from synemu.runtime.datasets import (DATASETS, Dataset, DatasetError, load_dataset,
                                  quantize_inputs)
 
 
@@ -107,7 +107,7 @@ def test_split_is_stratified(name, seed):
 
 
 def test_raw_arrays_are_cached_in_process():
-    from synemu.emu import datasets as mod
+    from synemu.runtime import datasets as mod
     load_dataset("digits", seed=3)
     hits = mod._raw_digits.cache_info().hits
     load_dataset("digits", seed=4)

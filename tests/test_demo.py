@@ -4,8 +4,8 @@ import json
 
 import pytest
 
-from synemu.emu.cli import main
-from synemu.emu.demo import LEGS, DemoSettings
+from synemu.cli.main import main
+from synemu.demo import LEGS, DemoSettings
 
 
 @pytest.mark.parametrize("argv, option", [
@@ -61,7 +61,7 @@ def test_quick_demo_is_bit_identical(capsys, tmp_path):
 
 def test_exit_code_and_table_when_a_leg_differs(monkeypatch, capsys, tmp_path):
     """cmd_demo is printing only: a leg that is not identical gives exit 1 and is named."""
-    import synemu.emu.demo as demo
+    import synemu.demo as demo
 
     def fake(st, out):
         devices = {}
@@ -89,8 +89,8 @@ def test_exit_code_and_table_when_a_leg_differs(monkeypatch, capsys, tmp_path):
 def test_fn_leg_is_lane_independent():
     """The FN leg runs on FN_LANES lane(s): FN learning is deterministic, so every accuracy
     and prediction equals the 4-lane engine's (the recipe's)."""
-    from synemu.emu.demo import FN_LANES, _dataset, _fn_config, _fn_recipe, train_fn_onchip
-    from synemu.golden.engine import EngineConfig
+    from synemu.demo import FN_LANES, _dataset, _fn_config, _fn_recipe, train_fn_onchip
+    from synemu.spec.engine import EngineConfig
     st = DemoSettings(quick=True)
     ds = _dataset(st)
     r = _fn_recipe(st)

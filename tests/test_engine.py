@@ -8,9 +8,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from synemu.golden.engine import Command, EngineConfig, GoldenEngine, Op
-from synemu.golden.ideal import IdealDevice
-from synemu.golden.probe import ProbeDevice
+from synemu.spec.engine import Command, EngineConfig, GoldenEngine, Op
+from synemu.devices.ideal.golden import IdealDevice
+from synemu.devices.probe.golden import ProbeDevice
 from synemu.sim.amaranth_sim import amaranth_lockstep
 from synemu.sim.lockstep import random_commands, run_lockstep
 
@@ -147,7 +147,7 @@ def test_lockstep_reports_first_mismatch():
 def _pipelined_probe(latency):
     from amaranth.hdl import Signal
     from amaranth.lib.data import View
-    from synemu.hdl.probe import ProbeRule
+    from synemu.devices.probe.gateware import ProbeRule
 
     class PipelinedProbe(ProbeRule):
         """The probe rule behind ``latency`` clocks: ``update`` delays its inputs, ``tick``
@@ -178,7 +178,7 @@ def test_lockstep_amaranth_pipelined_rule(monkeypatch, latency, shape):
     """A rule with latency L: write-back delayed by L, every command still bit-exact (LEARN's
     forward/update sweeps back to back, SAMPLE sweeps, TICKs), and a writing sweep of n slots
     takes L clocks more."""
-    from synemu.hdl import registry
+    from synemu.gateware import engine as hdl_engine
     from synemu.sim.amaranth_sim import simulate
     rows, cols, lanes, rounding, eta = shape
     cfg = EngineConfig(device=ProbeDevice(), rows=rows, cols=cols, lanes=lanes, rounding=rounding,
@@ -194,7 +194,7 @@ def test_lockstep_amaranth_pipelined_rule(monkeypatch, latency, shape):
         return rep, c1 - c0
 
     base_rep, base_tick = simulate(cfg, body)
-    monkeypatch.setitem(registry.RULES, ProbeDevice, _pipelined_probe(latency))
+    monkeypatch.setattr(hdl_engine, "rule_for", _pipelined_probe(latency))
     rep, tick = simulate(cfg, body)
     assert base_rep.ok and rep.ok, str((base_rep.mismatches + rep.mismatches)[0])
     assert rep.commands == 250
@@ -203,9 +203,9 @@ def test_lockstep_amaranth_pipelined_rule(monkeypatch, latency, shape):
 
 @pytest.mark.filterwarnings("ignore::amaranth.hdl.UnusedElaboratable")
 def test_bad_rule_latency_is_rejected(monkeypatch):
-    from synemu.hdl import registry
-    from synemu.hdl.engine import ArrayEngine
-    monkeypatch.setitem(registry.RULES, ProbeDevice, _pipelined_probe(-1))
+    from synemu.gateware import engine as hdl_engine
+    from synemu.gateware.engine import ArrayEngine
+    monkeypatch.setattr(hdl_engine, "rule_for", _pipelined_probe(-1))
     import gc
     with pytest.raises(ValueError, match="latency must be an int >= 0, not -1") as e:
         ArrayEngine(EngineConfig(device=ProbeDevice(), rows=2, cols=2))

@@ -5,8 +5,8 @@ import pytest
 from amaranth.hdl import Module, Signal, signed, unsigned
 from amaranth.sim import Simulator
 
-from synemu.golden.fixed import IntFormat, QFormat, Rounding, round_shift, sat_add, saturate
-from synemu.hdl import fixed as H
+from synemu.spec.fixed import IntFormat, QFormat, Rounding, round_shift, sat_add, saturate
+from synemu.gateware import fixed as H
 
 
 def _comb_eval(build, inputs):

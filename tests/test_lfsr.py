@@ -6,15 +6,18 @@ import json
 import random
 import time
 
+from pathlib import Path
+
 import numpy as np
+
 import pytest
 from amaranth.hdl import Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 from amaranth.sim import Simulator
 
-from synemu.golden import lfsr as G
-from synemu.hdl import lfsr as H
+from synemu.spec import lfsr as G
+from synemu.gateware import lfsr as H
 
 
 # ----------------------------------------------------------------------------- golden
@@ -255,7 +258,7 @@ def test_verilator_bank_matches_golden_every_cycle(verilator_model, tmp_path):
     V, model, lanes = verilator_model
     env = _write_cfg(tmp_path, lanes=lanes, steps=_VERILATOR_STEPS, random_en=2000,
                      en_seed=5, period_check_max_width=8)
-    result = V.run(model, "synemu.tests.cocotb_lfsr", env=env, timeout=600)
+    result = V.run(model, "cocotb_lfsr", env=env, timeout=600, test_dir=Path(__file__).parent)
     assert (result.total, result.passed, result.failed) == (1, 1, 0)
     again = V.build(model.verilog.read_text(), "top", build_args=["--output-split", "2000"])
     assert again.cached and again.directory == model.directory
@@ -266,7 +269,7 @@ def test_verilator_mismatch_raises_simulation_error(verilator_model, tmp_path):
     V, model, lanes = verilator_model
     env = _write_cfg(tmp_path, lanes=lanes, steps=20, random_en=0, corrupt_lane=4)
     with pytest.raises(V.SimulationError, match=r"lane 4 \(galois w=16"):
-        V.run(model, "synemu.tests.cocotb_lfsr", env=env, timeout=120,
+        V.run(model, "cocotb_lfsr", env=env, timeout=120, test_dir=Path(__file__).parent,
               work_dir=tmp_path / "run")   # failed runs keep their scratch dir
 
 

@@ -6,11 +6,11 @@ import zlib
 import numpy as np
 import pytest
 
-from synemu.boards.link import (BAD, CMDS, HELLO, BoardModel, FaultInjector, LinkError,
+from synemu.link.protocol import (BAD, CMDS, HELLO, BoardModel, FaultInjector, LinkError,
                                 LinkHost, LinkSpec, ModelTransport, crc32, pack_command,
                                 reply_frame, request_frame, unpack_command)
-from synemu.golden.devices import make_device
-from synemu.golden.engine import Command, EngineConfig, GoldenEngine, Op
+from synemu.spec.registry import make_device
+from synemu.spec.engine import Command, EngineConfig, GoldenEngine, Op
 from synemu.sim.lockstep import n_responses, random_commands
 
 
@@ -21,7 +21,7 @@ def probe_cfg():
 
 def digits_cfg():
     """The configuration of on-chip digits training (10 classes, 64 pixels + bias, 4 lanes)."""
-    from synemu.emu.train import recipe_for
+    from synemu.runtime.train import recipe_for
     r = recipe_for("ideal", "digits")
     return EngineConfig(device=make_device("ideal"), rows=10, cols=68, lanes=4, seed=1,
                         **r.engine_kwargs())
@@ -185,9 +185,9 @@ def test_board_backend_training_identical_to_golden():
     """Tile API over the simulated UART: on-chip digits training gives the golden model's
     predictions and final weights, bit for bit."""
     from synemu.boards.backend import BoardBackend
-    from synemu.emu.datasets import load_dataset
-    from synemu.emu.tile import Tile
-    from synemu.emu.train import prepare_inputs, recipe_for
+    from synemu.runtime.datasets import load_dataset
+    from synemu.runtime.tile import Tile
+    from synemu.runtime.train import prepare_inputs, recipe_for
     cfg = digits_cfg()
     ds = load_dataset("digits", seed=0)
     x = prepare_inputs(ds.x_train[:60], recipe_for("ideal", "digits"))
@@ -273,7 +273,7 @@ def test_native_link_read_liveness():
     import time
 
     from synemu.boards.backend import NativeLink
-    from synemu.boards.link import COUNTERS, RSP_SYNC
+    from synemu.link.protocol import COUNTERS, RSP_SYNC
     cfg = digits_cfg()
     spec = LinkSpec(cfg)
     linger = 24 * spec.divisor

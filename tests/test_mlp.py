@@ -6,9 +6,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from synemu.emu.datasets import Dataset, load_dataset
-from synemu.emu.mlp import MLPConfig, TileLayer, compare_devices, train_mlp
-from synemu.golden.devices import make_device
+from synemu.runtime.datasets import Dataset, load_dataset
+from synemu.runtime.mlp import MLPConfig, TileLayer, compare_devices, train_mlp
+from synemu.spec.registry import make_device
 
 SMALL = dict(hidden=(16,), epochs=3, batch=32)
 

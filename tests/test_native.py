@@ -11,9 +11,9 @@ import re
 import numpy as np
 import pytest
 
-from synemu.golden.devices import make_device
-from synemu.golden.engine import Command, EngineConfig, GoldenEngine, Op
-from synemu.golden.probe import ProbeDevice
+from synemu.spec.registry import make_device
+from synemu.spec.engine import Command, EngineConfig, GoldenEngine, Op
+from synemu.devices.probe.golden import ProbeDevice
 from synemu.sim.lockstep import n_responses, random_commands
 from synemu.sim.native import cxx_member, pack_fields, parse_ports, split_lanes, words_to_ints
 
@@ -70,9 +70,9 @@ def test_port_parsing_and_cxx_names():
 
 # -- against the cocotb driver ------------------------------------------------------------------
 def _configs():
-    from synemu.tests.test_femfet import engine_config as femfet_config
-    from synemu.tests.test_fn import tiny_config
-    from synemu.tests.test_mtj import LOCKSTEP
+    from synemu.devices.femfet.test_femfet import engine_config as femfet_config
+    from synemu.devices.fn.test_fn import tiny_config
+    from synemu.devices.mtj.test_mtj import LOCKSTEP
     return {
         "ideal": EngineConfig(device=make_device("ideal", weight_bits=8, pulse_bits=8), rows=4,
                               cols=8, lanes=2, rounding="stochastic", eta=3),
@@ -201,7 +201,7 @@ def test_native_waves_window(tmp_path):
 
 @pytest.mark.verilator
 def test_native_tile_learn_and_predict_equal_golden():
-    from synemu.emu.tile import Tile
+    from synemu.runtime.tile import Tile
     rng = np.random.default_rng(5)
     xs = rng.integers(-16, 16, (40, 16))
     labels = rng.integers(0, 4, 40)
@@ -222,7 +222,7 @@ def test_native_tile_learn_and_predict_equal_golden():
 
 @pytest.mark.verilator
 def test_verify_cli_campaign_json(capsys):
-    from synemu.emu.cli import main
+    from synemu.cli.main import main
     rc = main(["verify", "--device", "ideal", "--seeds", "2", "--ops", "3000", "--json"])
     out = capsys.readouterr().out.strip().splitlines()
     res = json.loads(out[-1])

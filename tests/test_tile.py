@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from synemu.emu.tile import Tile
+from synemu.runtime.tile import Tile
 
 KW = dict(rows=4, cols=16, lanes=4, t_pos=200, t_neg=-200, eta=4, rounding="stochastic")
 
@@ -79,5 +79,5 @@ def test_tile_input_errors():
     with pytest.raises(ValueError, match="unknown device 'memristor'"):
         Tile("memristor", **KW)
     with pytest.raises(ValueError, match="no preset 'huge'"):
-        from synemu.golden.devices import make_device
+        from synemu.spec.registry import make_device
         make_device("ideal", preset="huge")

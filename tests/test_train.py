@@ -3,8 +3,8 @@
 import numpy as np
 import pytest
 
-from synemu.emu.datasets import load_dataset
-from synemu.emu.train import Recipe, prepare_inputs, train_onchip
+from synemu.runtime.datasets import load_dataset
+from synemu.runtime.train import Recipe, prepare_inputs, train_onchip
 
 
 def test_ideal_8bit_learns_digits_to_90_percent():

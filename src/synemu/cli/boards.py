@@ -1,0 +1,249 @@
+"""Board subcommands: ``build``, ``flash``, ``run``, ``capacity`` (registered via EXTENSIONS)."""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import time
+
+import numpy as np
+
+__all__ = ["register"]
+
+
+def _engine_overrides(args) -> dict:
+    """``--engine KEY=VALUE`` pairs (EngineConfig fields), unknown keys named."""
+    import dataclasses
+
+    from ..spec.engine import EngineConfig
+    kw = dict(getattr(args, "engine", None) or [])
+    fixed = {"device", "rows", "cols", "lanes"}
+    known = {f.name for f in dataclasses.fields(EngineConfig)} - fixed
+    bad = sorted(set(kw) - known)
+    if bad:
+        raise SystemExit(f"--engine: unknown engine parameter(s) {', '.join(bad)}; "
+                         f"known: {', '.join(sorted(known))}")
+    return kw
+
+
+def _engine_config(args, device, **engine):
+    from ..spec.engine import EngineConfig
+    return EngineConfig(device=device, rows=args.rows, cols=args.cols, lanes=args.lanes,
+                        **{**_engine_overrides(args), **engine})
+
+
+def cmd_build(args):
+    from .main import device_from_args
+    from ..runtime.report import emit
+    from ..boards.build import BuildFailed, build_board
+    cfg = _engine_config(args, device_from_args(args))
+    try:
+        rep = build_board(args.board, cfg, args.out, baud=args.baud,
+                          keep_going=args.allow_timing_fail)
+    except BuildFailed as e:
+        emit({"command": "build", "ok": False, "error": str(e)}, f"build FAILED: {e}", args.json)
+        return 1
+    r = rep["resources"]
+    use = ", ".join(f"{k} {v['used']}/{v['available']}" for k, v in r.items())
+    summary = (f"built {rep['device']} {rep['rows']}x{rep['cols']} ({rep['lanes']} lanes) for "
+               f"{rep['board']} ({rep['fpga']}) in {rep['seconds']} s\n  {use}\n"
+               f"  Fmax {rep['fmax_mhz']} MHz, clock {rep['clock_mhz']:g} MHz: "
+               f"{'met' if rep['timing_met'] else 'NOT MET'}\n"
+               f"  {rep['synapse_updates_per_s'] / 1e6:g} M synapse-updates/s; UART "
+               f"{rep['baud']} baud\n  bitstream: {rep['bitstream']}")
+    emit({"command": "build", "ok": True, **rep}, summary, args.json)
+    return 0
+
+
+def cmd_flash(args):
+    from ..runtime.report import emit
+    from ..boards.flash import FlashError, flash
+    try:
+        res = flash(args.board, args.bitstream, out=args.out)
+    except FlashError as e:
+        emit({"command": "flash", "ok": False, "error": str(e)}, f"flash FAILED: {e}", args.json)
+        return 1
+    emit({"command": "flash", "ok": True, **res},
+         f"programmed {res['board']} with {res['bitstream']} using {res['programmer']}", args.json)
+    return 0
+
+
+def cmd_run(args):
+    """On-chip training over the link: a board (``--port``) or its simulated top-level."""
+    from ..runtime.datasets import load_dataset
+    from ..runtime.report import emit, out_dir, progress, save_json
+    from ..runtime.tile import Tile
+    from ..runtime.train import prepare_inputs, recipe_for
+    from ..spec.registry import make_device
+    from ..spec.engine import EngineConfig
+    from ..boards.backend import BoardBackend
+    from ..link.protocol import LinkError, LinkSpec
+    from ..boards.platforms import get_board
+    from ..boards.top import board_spec
+
+    out = out_dir(args.out)
+    ds = load_dataset(args.dataset, seed=0)
+    recipe = recipe_for(args.device, ds.name)
+    if args.epochs:
+        from dataclasses import replace
+        recipe = replace(recipe, epochs=args.epochs)
+    recipe = __import__("dataclasses").replace(recipe, lanes=args.lanes or recipe.lanes)
+    xtr, xte = prepare_inputs(ds.x_train, recipe), prepare_inputs(ds.x_test, recipe)
+    if args.limit:
+        xtr, ytr = xtr[:args.limit], ds.y_train[:args.limit]
+        xte, yte = xte[:args.limit], ds.y_test[:args.limit]
+    else:
+        ytr, yte = ds.y_train, ds.y_test
+    device = make_device(args.device, preset=args.preset, **dict(args.param))
+    cfg = EngineConfig(device=device, rows=ds.n_classes, cols=xtr.shape[1], lanes=recipe.lanes,
+                       seed=args.seed + 1, **recipe.engine_kwargs())
+    if args.port:
+        spec = board_spec(get_board(args.board), cfg, args.baud)
+        where = f"{args.board} on {args.port}"
+    else:
+        spec = LinkSpec(cfg)
+        sim = f"{args.sim} ({args.driver})" if args.sim == "verilator" else args.sim
+        where = f"simulated {sim} top-level (UART divisor {spec.divisor})"
+    try:
+        backend = BoardBackend(cfg, port=args.port, sim=args.sim, spec=spec, driver=args.driver)
+    except (LinkError, RuntimeError) as e:
+        emit({"command": "run", "ok": False, "error": str(e)}, f"run FAILED: {e}", args.json)
+        return 1
+    golden = Tile(config=cfg, backend="golden") if args.check else None
+    order_rng = np.random.default_rng(args.seed)
+    hist_tr, hist_te = [], []
+    t0 = time.perf_counter()
+    bar = progress(total=recipe.epochs * len(xtr), desc=f"run {args.device} on {where}")
+    identical = True
+    with Tile(config=cfg, backend=backend) as tile:
+        c0 = backend.counters()
+        for epoch in range(recipe.epochs):
+            order = order_rng.permutation(len(xtr))
+            correct = 0
+            for i in range(0, len(order), args.chunk):
+                idx = order[i:i + args.chunk]
+                pred = tile.learn_batch(xtr[idx], ytr[idx])
+                if golden is not None:
+                    identical &= bool(np.array_equal(pred, golden.learn_batch(xtr[idx], ytr[idx])))
+                correct += int(np.sum(pred == ytr[idx]))
+                done = epoch * len(xtr) + i + len(idx)
+                el = time.perf_counter() - t0
+                bar.update(len(idx))
+                bar.set_postfix(acc=f"{correct / (i + len(idx)):.3f}",
+                                samples_s=f"{done / el:.0f}")
+            test_pred = tile.predict(xte)
+            hist_tr.append(correct / len(xtr))
+            hist_te.append(float(np.mean(test_pred == yte)))
+        bar.close()
+        words = tile.state_words()
+        c1 = backend.counters()
+        stats = backend.host.stats
+    seconds = time.perf_counter() - t0
+    if golden is not None:
+        identical &= bool(np.array_equal(words, golden.state_words()))
+    engine_s = (c1.busy_cycles - c0.busy_cycles) / spec.clk_hz
+    board_cycles = c1.cycles - c0.cycles
+    n = recipe.epochs * len(xtr)
+    res = {"command": "run", "ok": True, "where": where, "device": args.device,
+           "driver": args.driver if not args.port and args.sim == "verilator" else None,
+           "dataset": ds.name, "epochs": recipe.epochs, "samples": n,
+           "train_accuracy_per_epoch": hist_tr, "test_accuracy_per_epoch": hist_te,
+           "test_accuracy": hist_te[-1],
+           "weights_sha": hashlib.sha256(words.tobytes()).hexdigest()[:16],
+           "identical_to_golden": identical if golden is not None else None,
+           "seconds": seconds, "samples_per_s": n / seconds,
+           "engine_busy_s": engine_s,
+           "on_chip_samples_per_s": n / engine_s if engine_s else None,
+           "board_cycles": board_cycles, "board_cycles_per_s": board_cycles / seconds,
+           "board_samples": c1.samples, "board_time": c1.time,
+           "link": {"frames": stats.frames, "retries": stats.retries,
+                    "crc_errors": stats.crc_errors, "timeouts": stats.timeouts,
+                    "bytes_out": stats.bytes_out, "bytes_in": stats.bytes_in}}
+    save_json(res, out / f"run-{args.device}-{ds.name}.json")
+    summary = (f"run {args.device} on {ds.name} via {where}: {n} samples, {seconds:.1f} s "
+               f"({n / seconds:.0f} samples/s over the link; engine busy {engine_s * 1e3:.1f} ms)\n"
+               f"  test accuracy per epoch: {', '.join(f'{a:.3f}' for a in hist_te)}\n"
+               f"  link: {stats.frames} frames, {stats.retries} retries\n"
+               + (f"  identical to the golden model: {'YES' if identical else 'NO'}"
+                  if golden is not None else ""))
+    emit(res, summary, args.json)
+    return 0 if identical else 1
+
+
+def cmd_capacity(args):
+    from ..runtime.report import emit, out_dir, save_json
+    from ..boards.build import capacity_sweep
+    out = out_dir(args.out)
+    rows = capacity_sweep(args.board, args.device, lanes=args.lanes, sizes=args.sizes,
+                          out=out, preset=args.preset, device_params=dict(args.param),
+                          engine=_engine_overrides(args))
+    save_json(rows, out / f"capacity-{args.board}-{args.device}.json")
+    lines = [f"capacity of {args.board} for {args.device} ({args.lanes} lanes):"]
+    for r in rows:
+        lines.append(f"  {r['rows']}x{r['cols']}: " + (
+            f"fits, Fmax {r['fmax_mhz']:.1f} MHz, LUT {r['lut']}, BRAM {r['bram']}"
+            if r["fits"] else f"FAILS: {r['error'][:100]}"))
+    emit({"command": "capacity", "rows": rows}, "\n".join(lines), args.json)
+    return 0
+
+
+def register(sub):
+    from .main import _param, add_common, add_device_args
+    from ..boards.platforms import BOARDS
+
+    def engine_args(p):
+        p.add_argument("--engine", type=_param, action="append", default=[], metavar="KEY=VALUE",
+                       help="engine parameter override, e.g. x_width=2 (repeatable)")
+
+    def shape(p, rows=8, cols=16, lanes=2):
+        p.add_argument("--rows", type=int, default=rows)
+        p.add_argument("--cols", type=int, default=cols)
+        p.add_argument("--lanes", type=int, default=lanes)
+
+    b = sub.add_parser("build", help="bitstream + resource/Fmax report for a board (YoWASP)")
+    b.add_argument("--board", required=True, choices=sorted(BOARDS))
+    add_device_args(b)
+    engine_args(b)
+    shape(b)
+    b.add_argument("--baud", type=int, default=None, help="UART baud (default 1000000)")
+    b.add_argument("--allow-timing-fail", action="store_true",
+                   help="report, rather than fail on, a missed clock constraint")
+    add_common(b, "build")
+    b.set_defaults(func=cmd_build)
+
+    f = sub.add_parser("flash", help="program a built bitstream (iceprog/openFPGALoader/dfu-util)")
+    f.add_argument("--board", required=True, choices=sorted(BOARDS))
+    f.add_argument("--bitstream", default=None)
+    add_common(f, "build")
+    f.set_defaults(func=cmd_flash)
+
+    r = sub.add_parser("run", help="on-chip training over the UART link (board or simulation)")
+    r.add_argument("--port", default=None, help="serial port of the board (omit: simulate)")
+    r.add_argument("--board", default="icebreaker", choices=sorted(BOARDS))
+    r.add_argument("--baud", type=int, default=None)
+    r.add_argument("--sim", default="verilator", choices=["verilator", "amaranth", "model"])
+    r.add_argument("--driver", default="native", choices=["native", "cocotb"],
+                   help="Verilator driver of --sim verilator: native (compiled, in-process; "
+                        "default) or cocotb (a simulator process)")
+    add_device_args(r)
+    r.add_argument("--dataset", default="digits")
+    r.add_argument("--epochs", type=int, default=None)
+    r.add_argument("--lanes", type=int, default=None)
+    r.add_argument("--limit", type=int, default=None, help="use only the first N samples")
+    r.add_argument("--chunk", type=int, default=16, help="samples per host batch")
+    r.add_argument("--seed", type=int, default=0)
+    r.add_argument("--check", action="store_true",
+                   help="run the golden model alongside and compare every prediction and "
+                        "the final weights")
+    add_common(r, "runs")
+    r.set_defaults(func=cmd_run)
+
+    c = sub.add_parser("capacity", help="largest array that fits a board, with Fmax")
+    c.add_argument("--board", required=True, choices=sorted(BOARDS))
+    add_device_args(c)
+    engine_args(c)
+    c.add_argument("--lanes", type=int, default=4)
+    c.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64],
+                   help="square array sizes to try")
+    add_common(c, "build")
+    c.set_defaults(func=cmd_capacity)

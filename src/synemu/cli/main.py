@@ -1,0 +1,312 @@
+"""``synemu`` command line.
+
+Core commands: ``verify`` (lockstep golden vs hardware), ``train`` (on-chip learning),
+``demo`` (the main job). Device- and board-specific commands live in the modules listed
+in :data:`EXTENSIONS`, each exposing ``register(subparsers)``. Every command prints a
+readable summary; with ``--json`` one JSON object is printed last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ..runtime.report import emit, out_dir, progress, save_json
+
+__all__ = ["main", "EXTENSIONS", "add_device_args", "device_from_args"]
+
+#: device name -> function(args) -> exit code, replacing the generic on-chip delta rule in
+#: ``synemu train --device NAME`` (set by extension modules, e.g. the MTJ STDP network)
+TRAINERS: dict = {}
+
+#: modules adding subcommands (each defines ``register(subparsers)``)
+EXTENSIONS: tuple[str, ...] = ("synemu.cli.boards",)
+
+
+def _param(text: str):
+    if "=" not in text:
+        raise argparse.ArgumentTypeError(f"--param wants KEY=VALUE, not {text!r}")
+    k, v = text.split("=", 1)
+    for conv in (int, float):
+        try:
+            return k, conv(v)
+        except ValueError:
+            pass
+    return k, {"true": True, "false": False}.get(v.lower(), v)
+
+
+def add_device_args(p: argparse.ArgumentParser, default: str = "ideal"):
+    p.add_argument("--device", default=default, help="device model (see golden/devices.py)")
+    p.add_argument("--preset", default=None, help="named device preset, e.g. 6bit")
+    p.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
+                   help="device parameter override (repeatable)")
+
+
+def device_from_args(args):
+    from ..spec.registry import make_device
+    return make_device(args.device, preset=args.preset, **dict(args.param))
+
+
+def add_common(p: argparse.ArgumentParser, out: str):
+    p.add_argument("--json", action="store_true", help="print one JSON object last")
+    p.add_argument("--out", default=out, help="directory for plots and JSON (default %(default)s)")
+
+
+# -- verify ---------------------------------------------------------------------------------
+def _parse_window(text: str):
+    """``START:STOP`` command window (either side may be empty)."""
+    a, sep, b = text.partition(":")
+    try:
+        start = int(a) if a else 0
+        stop = int(b) if b else None
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"--wave-window wants START:STOP, not {text!r}") from None
+    if not sep or start < 0 or (stop is not None and stop <= start):
+        raise argparse.ArgumentTypeError(f"--wave-window wants START:STOP with 0 <= START < STOP, "
+                                         f"not {text!r}")
+    return start, stop
+
+
+class _Lockstep:
+    """One lockstep runner per verify call: the design is built (or found in the cache) once
+    and every seed starts from a fresh simulation of it."""
+
+    def __init__(self, config, backend: str, driver: str, waves: bool, window, out: Path):
+        self.config, self.backend, self.driver = config, backend, driver
+        self.waves, self.window, self.out = waves, window, out
+        self.session = None
+        if backend == "verilator" and driver == "native":
+            from ..sim.native_engine import NativeEngineSession
+            self.session = NativeEngineSession(config, waves=waves)
+
+    def run(self, seed: int, commands, progress=None):
+        """Lockstep report of one seed, and its wave file (or None)."""
+        from ..sim.lockstep import run_lockstep
+        if self.backend == "amaranth":
+            from ..sim.amaranth_sim import amaranth_lockstep
+            return amaranth_lockstep(self.config, commands), None
+        if self.session is not None:
+            from ..sim.native_engine import native_lockstep
+            self.session.restart()
+            wave = None
+            if self.waves:
+                fmt = self.session.build.wave_format
+                start, stop = self.window or (0, None)
+                wave = self.session.trace_window(self.out / f"verify-seed{seed}.{fmt}", start, stop)
+            rep = native_lockstep(self.config, commands, session=self.session, progress=progress)
+            if wave is not None:
+                self.session.restart()          # closes (flushes) the wave file
+            return rep, wave
+        from ..sim.remote import SessionDriver, VerilatorSession
+        s = VerilatorSession(self.config, waves=self.waves)
+        with s:
+            rep = asyncio.run(run_lockstep(SessionDriver(s), self.config, commands))
+        return rep, (s.result.waves if self.waves and s.result else None)
+
+    def close(self):
+        if self.session is not None:
+            self.session.close()
+
+
+def cmd_verify(args):
+    from ..spec.engine import EngineConfig
+    from ..sim.lockstep import random_commands
+    if args.seeds < 1:
+        raise ValueError(f"--seeds must be at least 1, not {args.seeds}")
+    if args.ops < 1:
+        raise ValueError(f"--ops must be at least 1, not {args.ops}")
+    if args.wave_window and not args.waves:
+        raise ValueError("--wave-window needs --waves")
+    if args.wave_window and (args.backend, args.driver) != ("verilator", "native"):
+        raise ValueError("--wave-window needs the native Verilator driver")
+    device = device_from_args(args)
+    config = EngineConfig(device=device, rows=args.rows, cols=args.cols, lanes=args.lanes,
+                          rounding=args.rounding, eta=args.eta, seed=args.engine_seed)
+    out = out_dir(args.out) if args.waves else Path(args.out)
+    t_build = time.perf_counter()
+    runner = _Lockstep(config, args.backend, args.driver, args.waves, args.wave_window, out)
+    t_build = time.perf_counter() - t_build
+    t0 = time.perf_counter()
+    total = dict(commands=0, compared_words=0, cycles=0)
+    first = None
+    failed_seeds = []
+    waves = []
+    per_command = args.backend == "verilator" and args.driver == "native"
+    bar = progress(total=args.seeds * args.ops if per_command else args.seeds,
+                   desc=f"verify {args.device}/{args.backend}")
+    try:
+        for seed in range(args.seeds):
+            # the stream seed varies the commands; the LFSR seeds (reset values baked into the
+            # hardware) stay those of --engine-seed, so all seeds share one Verilator build
+            rep, wave = runner.run(seed, random_commands(config, seed, args.ops),
+                                   progress=bar.update if per_command else None)
+            if wave:
+                waves.append(str(wave))
+            for k in total:
+                total[k] += getattr(rep, k)
+            if not rep.ok:
+                failed_seeds.append(seed)
+                first = first or {"seed": seed, **rep.to_dict()["mismatches"][0]}
+            if not per_command:
+                bar.update(1)
+    finally:
+        bar.close()
+        runner.close()
+    secs = time.perf_counter() - t0
+    if total["commands"] == 0:
+        raise ValueError("verify checked no command")
+    result = {"command": "verify", "ok": not failed_seeds, "device": args.device,
+              "preset": args.preset, "backend": args.backend,
+              "driver": args.driver if args.backend == "verilator" else None,
+              "rows": args.rows, "cols": args.cols,
+              "lanes": args.lanes, "seeds": args.seeds, "ops": args.ops, **total,
+              "mismatches": len(failed_seeds), "failed_seeds": failed_seeds,
+              "first_mismatch": first, "seconds": secs, "build_seconds": t_build,
+              "commands_per_s": total["commands"] / secs, "cycles_per_s": total["cycles"] / secs,
+              "ops_per_s": total["commands"] / secs, "waves": waves}
+    verdict = "PASS: bit-exact" if not failed_seeds else f"FAIL on seeds {failed_seeds}"
+    drv = f" ({args.driver} driver)" if args.backend == "verilator" else ""
+    summary = (f"verify {args.device} on {args.backend}{drv}: {args.rows}x{args.cols} array, "
+               f"{args.lanes} lanes, {args.seeds} seeds x {args.ops} commands\n"
+               f"  {total['commands']} commands; every synapse, input, counter and LFSR compared "
+               f"after each ({total['compared_words']} synapse-word comparisons); "
+               f"{total['cycles']} clock cycles; {secs:.1f} s "
+               f"({total['commands'] / secs:,.0f} commands/s, {total['cycles'] / secs:,.0f} cycles/s)"
+               f"\n  {verdict}")
+    if first:
+        summary += f"\n  first mismatch: {first}"
+    if waves:
+        summary += "\n  waves: " + ", ".join(waves)
+    emit(result, summary, args.json)
+    return 0 if not failed_seeds else 1
+
+
+# -- train ----------------------------------------------------------------------------------
+def cmd_train(args):
+    if args.device in TRAINERS:
+        return TRAINERS[args.device](args)
+    from ..runtime.train import plot_curves, train_onchip
+    out = out_dir(args.out)
+    params = dict(args.param)
+    if args.preset:
+        from ..spec.registry import get_plugin
+        params = {**get_plugin(args.device).presets.get(args.preset, {}), **params}
+        device_from_args(args)  # validates the preset name
+    res = train_onchip(args.device, args.dataset, backend=args.backend, seed=args.seed,
+                       device_params=params, epochs=args.epochs)
+    stem = f"train-{args.device}{'-' + args.preset if args.preset else ''}-{args.dataset}-{args.backend}"
+    png = plot_curves([res], out / f"{stem}.png",
+                      title=f"{args.device} on {args.dataset} ({args.backend})")
+    res.update(command="train", preset=args.preset, plot=str(png))
+    save_json(res, out / f"{stem}.json")
+    lines = [f"train {args.device} on {args.dataset} with the {args.backend} backend "
+             f"({res['epochs']} epochs, {res['seconds']:.1f} s, {res['samples_per_s']:.0f} samples/s)"]
+    for i, (a, b) in enumerate(zip(res["train_accuracy_per_epoch"], res["test_accuracy_per_epoch"])):
+        lines.append(f"  epoch {i + 1:2d}: train {a:.3f}  test {b:.3f}")
+    lines.append(f"  test accuracy {res['test_accuracy']:.4f}; learning curve: {png}")
+    emit({k: v for k, v in res.items() if k != "predictions"}, "\n".join(lines), args.json)
+    return 0
+
+
+# -- demo -----------------------------------------------------------------------------------
+def cmd_demo(args):
+    """The main job (runtime in :mod:`synemu.demo`): every seed device and the ideal
+    baseline trained on digits with the golden model and in Verilator, side by side."""
+    from ..demo import DemoSettings, run_demo, summary_table
+    st = DemoSettings(epochs=args.epochs, seed=args.seed, quick=args.quick,
+                      neurons=args.neurons, snn_epochs=args.snn_epochs, sample_s=args.sample_s)
+    res = run_demo(st, out=args.out)
+    ds = res["dataset"]
+    verdict = "YES" if res["identical"] else "NO: " + ", ".join(
+        f"{k} ({', '.join(d['differences'])})" for k, d in res["devices"].items() if not d["identical"])
+    summary = "\n".join([
+        f"synemu demo: on-chip learning of sklearn digits ({ds['n_train']} train / "
+        f"{ds['n_test']} test), golden model vs the generated hardware in Verilator "
+        f"(native driver), {res['seconds']:.1f} s",
+        summary_table(res),
+        "  (legs run concurrently: golden on one thread, Verilator models built and run on "
+        "others; seconds are each leg's wall time)",
+        f"  bit-identical everywhere (final state words, every epoch's accuracy, every "
+        f"prediction; MTJ: states, labels, every spike count; trajectory: every TICK): {verdict}",
+        f"  figure: {res['plot']}",
+        f"  results: {res['json']}",
+    ])
+    emit(res, summary, args.json)
+    return 0 if res["identical"] else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="synemu", description=__doc__.split("\n")[0])
+    sub = p.add_subparsers(dest="command", required=True)
+
+    v = sub.add_parser("verify", help="lockstep golden vs hardware on random command streams")
+    add_device_args(v)
+    v.add_argument("--backend", choices=["verilator", "amaranth"], default="verilator")
+    v.add_argument("--driver", choices=["native", "cocotb"], default="native",
+                   help="Verilator: compiled C++ driver (default) or the cocotb testbench")
+    v.add_argument("--seeds", type=int, default=3)
+    v.add_argument("--ops", type=int, default=500)
+    v.add_argument("--rows", type=int, default=4)
+    v.add_argument("--cols", type=int, default=8)
+    v.add_argument("--lanes", type=int, default=2)
+    v.add_argument("--rounding", default="stochastic")
+    v.add_argument("--eta", type=int, default=3)
+    v.add_argument("--engine-seed", type=int, default=1, help="seed of the hardware LFSRs")
+    v.add_argument("--waves", action="store_true",
+                   help="Verilator: keep an FST (VCD without lz4 headers) trace per seed")
+    v.add_argument("--wave-window", type=_parse_window, default=None, metavar="START:STOP",
+                   help="native driver: dump waves only for commands START..STOP-1 of each seed")
+    add_common(v, "runs")
+    v.set_defaults(func=cmd_verify)
+
+    t = sub.add_parser("train", help="on-chip delta-rule learning of a built-in dataset")
+    add_device_args(t)
+    t.add_argument("--dataset", default="digits")
+    t.add_argument("--backend", choices=["golden", "amaranth", "verilator"], default="golden")
+    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--seed", type=int, default=0)
+    add_common(t, "runs")
+    t.set_defaults(func=cmd_train)
+
+    d = sub.add_parser("demo", help="main job: every device learns digits on golden and "
+                                    "Verilator, side by side")
+    d.add_argument("--epochs", type=int, default=None,
+                   help="epochs of the delta-rule legs (default: their recipes, 8)")
+    d.add_argument("--seed", type=int, default=0,
+                   help="run seed (sample order; LFSR seeds = seed + 1, so a new seed builds "
+                        "new Verilator models)")
+    d.add_argument("--neurons", type=int, default=50, help="MTJ STDP network size")
+    d.add_argument("--snn-epochs", type=int, default=1, help="MTJ STDP training epochs")
+    d.add_argument("--sample-s", type=float, default=10.0,
+                   help="FN-DAM: emulated seconds per training sample (TICK)")
+    d.add_argument("--quick", action="store_true",
+                   help="reduced run (300 train / 120 test samples, 2 epochs; same hardware)")
+    add_common(d, "runs")
+    d.set_defaults(func=cmd_demo)
+
+    for name in EXTENSIONS:
+        importlib.import_module(name).register(sub)
+    from ..spec.registry import load_object, plugins
+    for plug in plugins().values():
+        if plug.commands:
+            load_object(plug.commands)(sub)
+    return p
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args) or 0
+    except (ValueError, FileNotFoundError) as e:
+        print(f"synemu {args.command}: error: {e}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,257 @@
+"""STT-MTJ commands: unsupervised STDP network training, receptive fields, network lockstep.
+
+``synemu snn``               train the on-chip STDP network (golden / verilator) for one or
+                             more network sizes and seeds; Diehl & Cook labelling;
+                             accuracy mean +- std, receptive-field and accuracy-vs-N plots
+``synemu receptive-fields``  plot the learned P/AP maps of a saved ``snn`` run
+``synemu snn-verify``        lockstep golden vs hardware network over whole training runs
+
+Verilator runs use the compiled native driver by default (``--driver native``:
+:class:`~synemu.devices.mtj.network_sim.NativeSNNSession`, whole batches of samples per call, the
+vectorised :func:`~synemu.devices.mtj.network_sim.native_snn_lockstep`); ``--driver cocotb`` runs the
+cocotb conformance testbench instead (identical results).
+
+``synemu verify --device mtj`` goes through the core command; ``synemu train --device mtj``
+is registered in ``cli.TRAINERS`` and trains this STDP network (not the generic delta rule).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+import numpy as np
+
+from ...runtime.report import emit, out_dir, progress, save_json
+
+from .experiments import plot_accuracy_vs_n, plot_receptive_fields, snn_config, train_snn
+from .presets import TRAIN_NEURONS
+
+__all__ = ["register"]
+
+def cmd_snn(args):
+    out = out_dir(args.out)
+    neurons = [int(n) for n in args.neurons.split(",")]
+    runs, summary = [], {}
+    over = dict(args.set or [])
+    for n in neurons:
+        accs, props = [], []
+        for s in range(args.seeds):
+            r = train_snn(args.dataset, n, seed=args.seed + s, epochs=args.epochs,
+                          backend=args.backend, n_train=args.n_train, n_test=args.n_test,
+                          compare_golden=args.compare_golden, driver=args.driver, **over)
+            stem = f"snn-{args.dataset}-N{n}-s{args.seed + s}-{args.backend}"
+            np.savez_compressed(out / f"{stem}.npz", states=r["states"],
+                                labels=np.asarray(r["neuron_labels"]),
+                                image_shape=np.asarray(r["image_shape"]))
+            png = plot_receptive_fields(r["states"], r["image_shape"], out / f"{stem}-rf.png",
+                                        r["neuron_labels"],
+                                        f"{args.dataset}, N={n}, seed {args.seed + s}: "
+                                        f"test acc {r['test_accuracy']:.3f}")
+            r = {k: v for k, v in r.items() if k not in ("states", "predictions")}
+            r.update(receptive_fields=str(png), states_file=str(out / f"{stem}.npz"))
+            runs.append(r)
+            accs.append(r["test_accuracy"])
+            props.append(r["test_accuracy_proportion"])
+        summary[str(n)] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)),
+                           "accuracies": accs, "proportion_mean": float(np.mean(props)),
+                           "proportion_std": float(np.std(props)), "proportion_accuracies": props}
+    plot = None
+    if len(neurons) > 1:
+        plot = str(plot_accuracy_vs_n(summary, out / f"snn-{args.dataset}-acc-vs-n.png",
+                                      f"{args.dataset}: STDP on binary MTJ synapses"))
+    result = {"command": "snn", "dataset": args.dataset, "backend": args.backend,
+              "driver": args.driver if args.backend == "verilator" else None,
+              "epochs": runs[0]["epochs"], "epoch_codes": runs[0]["epoch_codes"],
+              "seeds": args.seeds, "accuracy": summary,
+              "accuracy_vs_n_plot": plot, "runs": runs}
+    save_json(result, out / f"snn-{args.dataset}-{args.backend}.json")
+    drv = f" {args.driver} driver" if args.backend == "verilator" else ""
+    lines = [f"snn on {args.dataset} ({args.backend}{drv}, {runs[0]['epochs']} epoch(s), codes "
+             f"{runs[0]['epoch_codes']}, {args.seeds} seed(s))"]
+    for n in neurons:
+        s = summary[str(n)]
+        lines.append(f"  N={n:4d}: test accuracy {s['mean']:.4f} +- {s['std']:.4f}  {s['accuracies']}"
+                     f"  (proportion-weighted read-out {s['proportion_mean']:.4f} +- "
+                     f"{s['proportion_std']:.4f})")
+    for r in runs:
+        extra = "" if r["identical_to_golden"] is None else f", identical to golden: {r['identical_to_golden']}"
+        lines.append(f"  N={r['n_neurons']} seed {r['seed']}: {r['train_samples_per_s']:.0f} train samples/s, "
+                     f"{r['spikes_per_train_sample']:.2f} spikes/sample, silent test "
+                     f"{r['silent_test_fraction']:.3f}{extra}; fields: {r['receptive_fields']}")
+    if plot:
+        lines.append(f"  accuracy vs N: {plot}")
+    emit(result, "\n".join(lines), args.json)
+    bad = [r for r in runs if r["identical_to_golden"] is False]
+    return 1 if bad else 0
+
+
+def cmd_receptive_fields(args):
+    d = np.load(args.states)
+    out = Path(args.png or str(Path(args.states).with_suffix("")) + "-rf.png")
+    png = plot_receptive_fields(d["states"], tuple(d["image_shape"]), out, d["labels"])
+    result = {"command": "receptive-fields", "states": args.states, "plot": str(png),
+              "neurons": int(d["states"].shape[0]), "p_fraction": float(d["states"].mean())}
+    emit(result, f"receptive fields of {result['neurons']} neurons: {png}", args.json)
+    return 0
+
+
+def cmd_snn_verify(args):
+    from .network import rate_codes
+    from .network_sim import amaranth_snn_lockstep, snn_commands
+    from ...runtime.datasets import load_dataset
+    ds = load_dataset("digits", seed=0)
+    t0 = time.perf_counter()
+    over = dict(args.set or [])
+    tot = dict(commands=0, steps=0, compared=0, spikes=0)
+    failed, first = [], None
+    for name in ("seeds", "samples", "neurons", "steps"):
+        if getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1, not {getattr(args, name)}")
+    drv = f" ({args.driver} driver)" if args.backend == "verilator" else ""
+    bar = progress(total=args.seeds, desc=f"snn-verify {args.backend}")
+    for seed in range(args.seeds):
+        cfg = snn_config("digits", 64, args.neurons, seed=seed, steps=args.steps, **over)
+        rng = np.random.default_rng(seed)
+        idx = rng.choice(len(ds.x_train), args.samples, replace=False)
+        Rs = rate_codes(ds.x_train[idx], cfg)
+        cmds = snn_commands(cfg, Rs, True) + snn_commands(cfg, Rs[:2], False, init=False)
+        if args.backend == "amaranth":
+            rep = amaranth_snn_lockstep(cfg, cmds)
+        elif args.driver == "native":
+            from .network_sim import native_snn_lockstep
+            rep = native_snn_lockstep(cfg, cmds)
+        else:
+            from .network_sim import SNNSession, SNNSessionDriver, snn_lockstep
+            with SNNSession(cfg) as s:
+                rep = asyncio.run(snn_lockstep(SNNSessionDriver(s), cfg, cmds))
+        tot["commands"] += rep.commands
+        tot["steps"] += rep.steps
+        tot["compared"] += rep.compared
+        tot["spikes"] += sum(1 for r in rep.responses if r)
+        if not rep.ok:
+            failed.append(seed)
+            first = first or {"seed": seed, "mismatch": rep.mismatch}
+        bar.update(1)
+    bar.close()
+    secs = time.perf_counter() - t0
+    result = {"command": "snn-verify", "backend": args.backend,
+              "driver": args.driver if args.backend == "verilator" else None,
+              "neurons": args.neurons,
+              "inputs": 64, "seeds": args.seeds, "samples": args.samples, **tot,
+              "failed_seeds": failed, "first_mismatch": first, "seconds": secs,
+              "steps_per_s": tot["steps"] / secs}
+    verdict = "PASS: bit-exact" if not failed else f"FAIL on seeds {failed}"
+    emit(result, f"snn-verify on {args.backend}{drv}: 64 inputs x {args.neurons} neurons, {args.seeds} "
+                 f"seeds x {args.samples} digits samples (train + eval)\n  {tot['steps']} steps, "
+                 f"{tot['spikes']} spikes, full state compared {tot['compared']} times "
+                 f"(after every STEP/END), {secs:.1f} s\n  {verdict}"
+                 + (f"\n  first mismatch: {first}" if first else ""), args.json)
+    return 0 if not failed else 1
+
+
+def cmd_train_mtj(args):
+    """``synemu train --device mtj``: the unsupervised STDP network (not the delta rule).
+
+    ``--param`` keys: ``neurons=N``; SNNConfig fields (``theta_plus=96``, ``steps=24``, ...);
+    anything else is an MTJ device parameter (``p_ltd=...``, physics overrides);
+    ``--preset`` picks an :class:`~synemu.devices.mtj.golden.MTJDevice` preset."""
+    import dataclasses
+    from .golden import MTJDevice
+    from .network import SNNConfig
+    backend = args.backend
+    if backend not in ("golden", "verilator"):
+        print(f"train --device mtj: backend {backend!r} not supported for the STDP network "
+              f"(golden, or verilator for small networks); `synemu snn-verify --backend amaranth` "
+              f"covers Amaranth")
+        return 2
+    params = dict(args.param or [])
+    fields = {f.name for f in dataclasses.fields(SNNConfig)}
+    n = int(params.pop("neurons", params.pop("n_neurons", 0)) or
+            TRAIN_NEURONS.get((args.dataset, backend), 20))
+    over = {k: params.pop(k) for k in list(params) if k in fields}
+    if args.preset:
+        if args.preset not in MTJDevice.PRESETS:
+            print(f"unknown mtj preset {args.preset!r}; available: {', '.join(MTJDevice.PRESETS)}")
+            return 2
+        params = {**MTJDevice.PRESETS[args.preset], **params}
+    if params:
+        over["device_params"] = params
+    out = out_dir(args.out)
+    driver = getattr(args, "driver", None) or "native"
+    r = train_snn(args.dataset, n, seed=args.seed, epochs=args.epochs, backend=backend,
+                  show_progress=not args.json, driver=driver, **over)
+    stem = f"train-mtj-{args.dataset}-N{n}-s{args.seed}-{backend}"
+    png = plot_receptive_fields(r["states"], r["image_shape"], out / f"{stem}-rf.png",
+                                r["neuron_labels"],
+                                f"{args.dataset}, N={n}, seed {args.seed}: test acc "
+                                f"{r['test_accuracy']:.3f}")
+    np.savez_compressed(out / f"{stem}.npz", states=r["states"],
+                        labels=np.asarray(r["neuron_labels"]),
+                        image_shape=np.asarray(r["image_shape"]))
+    res = {k: v for k, v in r.items() if k not in ("states", "predictions")}
+    res.update(command="train", device="mtj", preset=args.preset, learning="unsupervised STDP",
+               plot=str(png), states_file=str(out / f"{stem}.npz"))
+    save_json(res, out / f"{stem}.json")
+    drv = f" ({driver} driver)" if backend == "verilator" else ""
+    lines = [f"train mtj (unsupervised STDP network, {n} neurons) on {args.dataset} with the "
+             f"{backend} backend{drv} ({r['epochs']} epoch(s), codes {r['epoch_codes']}, seed {args.seed}, {r['seconds']:.1f} s, "
+             f"{r['train_samples_per_s']:.0f} train samples/s)",
+             f"  {r['spikes_per_train_sample']:.2f} spikes/train sample, {r['classes_covered']} "
+             f"classes covered, P fraction {r['p_fraction']:.3f}",
+             f"  test accuracy {r['test_accuracy']:.4f} (Diehl & Cook labelling; proportion-"
+             f"weighted read-out {r['test_accuracy_proportion']:.4f}); "
+             f"receptive fields: {png}"]
+    emit(res, "\n".join(lines), args.json)
+    return 0
+
+
+DRIVER_HELP = ("Verilator driver of the STDP network: the compiled C++ driver (default) or "
+               "the cocotb testbench (identical results)")
+
+
+def register(sub):
+    from ...cli.main import TRAINERS, _param, add_common
+    TRAINERS["mtj"] = cmd_train_mtj
+    train = sub.choices.get("train")
+    if train is not None and "--driver" not in train._option_string_actions:
+        # `synemu train --device mtj --backend verilator` runs the STDP network (cmd_train_mtj)
+        train.add_argument("--driver", choices=["native", "cocotb"], default=None,
+                           help="(--device mtj, --backend verilator) " + DRIVER_HELP)
+    p = sub.add_parser("snn", help="unsupervised STDP network on binary MTJ synapses")
+    p.add_argument("--dataset", default="digits")
+    p.add_argument("--neurons", default="20", help="comma-separated network sizes, e.g. 50,100,400")
+    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--seed", type=int, default=0, help="first seed")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs (default: the dataset preset's code schedule, else 1)")
+    p.add_argument("--backend", choices=["golden", "verilator"], default="golden")
+    p.add_argument("--driver", choices=["native", "cocotb"], default="native", help=DRIVER_HELP)
+    p.add_argument("--n-train", type=int, default=None, help="use only the first n train samples")
+    p.add_argument("--n-test", type=int, default=None)
+    p.add_argument("--compare-golden", action="store_true",
+                   help="(verilator) run the golden model alongside and compare everything")
+    p.add_argument("--set", type=_param, action="append", metavar="KEY=VALUE",
+                   help="SNNConfig override, e.g. --set theta0=32 (repeatable)")
+    add_common(p, "runs")
+    p.set_defaults(func=cmd_snn)
+
+    r = sub.add_parser("receptive-fields", help="plot learned receptive fields of a saved snn run")
+    r.add_argument("states", help=".npz written by `synemu snn`")
+    r.add_argument("--png", default=None)
+    r.add_argument("--json", action="store_true")
+    r.set_defaults(func=cmd_receptive_fields)
+
+    v = sub.add_parser("snn-verify", help="lockstep golden vs hardware STDP network (digits)")
+    v.add_argument("--backend", choices=["amaranth", "verilator"], default="amaranth")
+    v.add_argument("--driver", choices=["native", "cocotb"], default="native",
+                   help="(--backend verilator) native: vectorised lockstep on the compiled "
+                        "driver (default); cocotb: the cocotb testbench")
+    v.add_argument("--seeds", type=int, default=3)
+    v.add_argument("--samples", type=int, default=4)
+    v.add_argument("--neurons", type=int, default=12)
+    v.add_argument("--steps", type=int, default=8)
+    v.add_argument("--set", type=_param, action="append", metavar="KEY=VALUE")
+    add_common(v, "runs")
+    v.set_defaults(func=cmd_snn_verify)

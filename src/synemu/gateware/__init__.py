@@ -1,0 +1,1 @@
+"""Amaranth core: fixed point, LFSRs, the device rule contract, the array engine and the serial-link top-level."""

@@ -1,0 +1,84 @@
+"""Saturation and rounding in Amaranth, bit-exact with :mod:`synemu.spec.fixed`.
+
+All functions build combinational expressions; results carry an explicit shape.
+"""
+
+from amaranth.hdl import Const, Mux, Value, signed, unsigned
+
+from ..spec.fixed import IntFormat, Rounding
+
+__all__ = ["saturate", "round_shift", "tree_sum", "mul", "Rounding"]
+
+
+def saturate(value, width: int, is_signed: bool = True) -> Value:
+    """Clamp ``value`` to a ``width``-bit register; result shape ``signed(width)`` or
+    ``unsigned(width)``."""
+    fmt = IntFormat(width, is_signed)
+    value = Value.cast(value)
+    shape = signed(width) if is_signed else unsigned(width)
+    clamped = Mux(value > fmt.max, Const(fmt.max, shape),
+                  Mux(value < fmt.min, Const(fmt.min, shape), value))
+    return clamped[:width].as_signed() if is_signed else clamped[:width]
+
+
+def round_shift(value, shift: int, mode: Rounding | str, rand=None) -> Value:
+    """Arithmetic ``value >> shift`` with rounding ``mode`` (see golden ``round_shift``).
+
+    ``value`` must be a signed (or unsigned) Amaranth value; ``rand`` (stochastic mode) an
+    LFSR word whose low ``shift`` bits are the uniform draw. The result is one bit wider
+    than ``value >> shift`` so rounding up can never wrap.
+    """
+    mode = Rounding.parse(mode)
+    value = Value.cast(value)
+    if shift == 0:
+        return value
+    q = value >> shift
+    width = len(q) + 1
+    shape = signed(width) if q.shape().signed else unsigned(width)
+    if mode is Rounding.FLOOR:
+        return q.as_signed() if shape.signed else q
+    r = value[:shift]
+    if mode is Rounding.NEAREST_EVEN:
+        half = 1 << (shift - 1)
+        up = (r > half) | ((r == half) & q[0])
+    else:
+        if rand is None:
+            raise ValueError("stochastic rounding needs an LFSR word (rand)")
+        up = (r + Value.cast(rand)[:shift])[shift]
+    total = q + up
+    return total[:width].as_signed() if shape.signed else total[:width]
+
+
+def tree_sum(values) -> Value:
+    """Sum of ``values`` as a balanced adder tree (depth ``ceil(log2 n)``; a linear chain
+    would be slower in hardware and overflow the Python simulator's recursion)."""
+    values = [Value.cast(v) for v in values]
+    if not values:
+        raise ValueError("tree_sum of nothing")
+    while len(values) > 1:
+        nxt = [values[i] + values[i + 1] for i in range(0, len(values) - 1, 2)]
+        if len(values) % 2:
+            nxt.append(values[-1])
+        values = nxt
+    return values[0]
+
+
+def mul(a, b, *, narrow: int = 3) -> Value:
+    """``a * b`` (full-width product, Amaranth's result shape). When one operand has at most
+    ``narrow`` bits, the product is built from shifts and adds of the other operand, so
+    synthesis spends no DSP block on it (a spike or a +-1 weight times a word costs a few
+    LUTs, where ``synth_ice40 -dsp`` would otherwise take one of the UP5K's 8 SB_MAC16)."""
+    a, b = Value.cast(a), Value.cast(b)
+    if len(a) < len(b):
+        a, b = b, a
+    shape = (a * b).shape()
+    if len(b) > narrow:
+        return a * b
+    terms = []
+    for i in range(len(b)):
+        term = Mux(b[i], a << i, 0)
+        if b.shape().signed and i == len(b) - 1:
+            term = -term          # the sign bit of a two's-complement operand weighs -2**i
+        terms.append(term)
+    total = tree_sum(terms)
+    return total[:shape.width].as_signed() if shape.signed else total[:shape.width]

@@ -1,0 +1,192 @@
+"""Lockstep verification: one command stream into hardware and golden model, every state word
+compared after every command.
+
+The harness is simulator-agnostic: a *driver* (Amaranth simulator, cocotb/Verilator, or a
+board) exposes two coroutines,
+
+``await driver.send(cmd, n_resp) -> list[int]``  issue one encoded command, collect its
+                                                 ``n_resp`` responses, wait until idle;
+``await driver.snapshot() -> Snapshot``          every state word, input and global register;
+
+and :func:`run_lockstep` compares them with :class:`~synemu.spec.engine.GoldenEngine`,
+stopping at the first :class:`Mismatch` (command index, cycle, synapse, field, expected,
+actual).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+
+import numpy as np
+
+from ..spec.engine import Command, EngineConfig, GoldenEngine, Op
+
+__all__ = ["Snapshot", "Mismatch", "LockstepReport", "random_commands", "n_responses",
+           "compare", "run_lockstep"]
+
+
+@dataclass
+class Snapshot:
+    """Hardware state: ``words`` (depth, lanes) packed synapse words, ``x`` (cols,) input
+    codes, ``globals`` dict (time, samples, since, rng, dev_rng), ``cycle`` clock count."""
+
+    words: np.ndarray
+    x: np.ndarray
+    globals: dict
+    cycle: int = 0
+
+
+@dataclass
+class Mismatch:
+    index: int          # command index in the stream
+    cycle: int          # hardware clock cycle when it was seen
+    command: str
+    what: str           # "response", "synapse", "x", or a global register name
+    where: str          # e.g. "row 3 col 5 field 'w'"
+    expected: int
+    actual: int
+
+    def __str__(self):
+        return (f"mismatch after command #{self.index} ({self.command}) at cycle {self.cycle}: "
+                f"{self.what} {self.where}: expected {self.expected}, got {self.actual}")
+
+
+@dataclass
+class LockstepReport:
+    commands: int = 0
+    compared_words: int = 0
+    cycles: int = 0
+    mismatches: list = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["mismatches"] = [asdict(m) for m in self.mismatches]
+        return d
+
+
+def n_responses(config: EngineConfig, op: Op) -> int:
+    """How many responses a command produces."""
+    return {Op.READ: 1, Op.FORWARD: config.rows, Op.LEARN: 1}.get(Op(op), 0)
+
+
+def _fmt_cmd(cmd: Command) -> str:
+    return f"{Op(cmd.op).name} row={cmd.row} col={cmd.col} arg={cmd.arg}"
+
+
+def random_commands(config: EngineConfig, seed: int, n: int, *, weights=None) -> list[Command]:
+    """A seeded random command stream biased towards edge values.
+
+    Pulses, written state words, inputs and tick counts are drawn half the time from the
+    rails (min, max, 0, +-1) so saturation is exercised; LEARN and FORWARD are included.
+    """
+    rng = np.random.default_rng(seed)
+    dev = config.device
+    pf, xf = dev.pulse_fmt, config.x_fmt
+    ops = list(Op)
+    w = np.array([weights.get(o, 1.0) if weights else
+                  {Op.WRITE: 1, Op.READ: 1, Op.UPDATE: 3, Op.UPD_ROW: 2, Op.UPD_COL: 2,
+                   Op.TICK: 1, Op.LOAD_X: 3, Op.FORWARD: 1, Op.LEARN: 2, Op.SAMPLE: 1,
+                   Op.HEBB_ROW: 1}[o] for o in ops], float)
+    w /= w.sum()
+
+    def edgy(fmt):
+        if rng.random() < 0.5:
+            return int(rng.choice([fmt.min, fmt.max, 0, 1, -1 if fmt.signed else 1]))
+        return int(rng.integers(fmt.min, fmt.max + 1))
+
+    def state_word():
+        st = {}
+        for f in dev.fields:
+            st[f.name] = np.array(edgy(f.fmt), dtype=np.int64)
+        return int(dev.pack(st))
+
+    out = []
+    for op in rng.choice(ops, size=n, p=w):
+        op = Op(op)
+        r = int(rng.integers(config.rows))
+        c = int(rng.integers(config.cols))
+        if op is Op.WRITE:
+            out.append(Command(op, r, c, state_word()))
+        elif op in (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW):
+            out.append(Command(op, r, c, edgy(pf)))
+        elif op is Op.TICK:
+            # mostly short ticks (devices with time-dependent state stay in their
+            # interesting range), sometimes long ones, rarely the maximum
+            big = (1 << config.tick_width) - 1
+            kind = rng.random()
+            n_ticks = (int(rng.integers(0, 4)) if kind < 0.4 else
+                       int(rng.integers(0, 1 << min(10, config.tick_width))) if kind < 0.8 else
+                       int(rng.integers(0, 1 << min(20, config.tick_width))) if kind < 0.95 else big)
+            out.append(Command(op, 0, 0, n_ticks))
+        elif op is Op.LOAD_X:
+            out.append(Command(op, 0, c, edgy(xf)))
+        elif op is Op.LEARN:
+            out.append(Command(op, 0, 0, int(rng.integers(config.rows))))
+        else:
+            out.append(Command(op, r, c, 0))
+    return out
+
+
+def compare(golden: GoldenEngine, snap: Snapshot, index: int, cmd: Command) -> Mismatch | None:
+    """First difference between golden state and a hardware snapshot, or None."""
+    cfg, dev = golden.config, golden.device
+    exp = golden.lane_words()
+    got = np.asarray(snap.words, dtype=np.uint64).reshape(exp.shape)
+    bad = np.argwhere(exp != got)
+    if bad.size:
+        addr, lane = (int(v) for v in bad[0])
+        r, c = divmod(addr, cfg.chunks)
+        c = c * cfg.lanes + lane
+        es, gs = dev.unpack(exp[addr, lane]), dev.unpack(got[addr, lane])
+        for f in dev.fields:
+            if int(es[f.name]) != int(gs[f.name]):
+                return Mismatch(index, snap.cycle, _fmt_cmd(cmd), "synapse",
+                                f"row {r} col {c} field {f.name!r}", int(es[f.name]), int(gs[f.name]))
+    gx = np.asarray(snap.x, dtype=np.int64)
+    bad = np.flatnonzero(golden.x != gx)
+    if bad.size:
+        c = int(bad[0])
+        return Mismatch(index, snap.cycle, _fmt_cmd(cmd), "x", f"col {c}", int(golden.x[c]), int(gx[c]))
+    for name, ev in golden.globals().items():
+        if name == "x" or name not in snap.globals:
+            continue
+        av = snap.globals[name]
+        if isinstance(ev, list):
+            for i, (e, a) in enumerate(zip(ev, av)):
+                if int(e) != int(a):
+                    return Mismatch(index, snap.cycle, _fmt_cmd(cmd), name, f"lane {i}", int(e), int(a))
+        elif int(ev) != int(av):
+            return Mismatch(index, snap.cycle, _fmt_cmd(cmd), name, "", int(ev), int(av))
+    return None
+
+
+async def run_lockstep(driver, config: EngineConfig, commands, *, golden=None,
+                       progress=None) -> LockstepReport:
+    """Drive ``commands`` into ``driver`` and the golden model; compare after each one."""
+    golden = golden or GoldenEngine(config)
+    report = LockstepReport()
+    for i, cmd in enumerate(commands):
+        exp = golden.execute(cmd)
+        got = await driver.send(config.encode(cmd), len(exp))
+        snap = await driver.snapshot()
+        report.commands += 1
+        report.cycles = snap.cycle
+        if [int(v) for v in got] != exp:
+            k = next(j for j, (e, a) in enumerate(zip(exp, got)) if int(e) != int(a)) \
+                if len(got) == len(exp) else 0
+            report.mismatches.append(Mismatch(i, snap.cycle, _fmt_cmd(cmd), "response",
+                                              f"#{k}", exp[k] if exp else -1,
+                                              int(got[k]) if got else -1))
+            break
+        m = compare(golden, snap, i, cmd)
+        report.compared_words += config.rows * config.cols
+        if m is not None:
+            report.mismatches.append(m)
+            break
+        if progress is not None:
+            progress(1)
+    return report
