@@ -35,5 +35,41 @@ def test_cli_errors(capsys, tmp_path):
     assert main(["verify", "--device", "ideal", "--backend", "amaranth", "--lanes", "3",
                  "--out", str(tmp_path)]) == 2
     assert "lanes must be a power of two" in capsys.readouterr().err
-    with pytest.raises(SystemExit):
-        main(["train", "--param", "noequals"])
+    assert main(["train", "--param", "noequals"]) == 2
+    assert "--param: wants KEY=VALUE" in capsys.readouterr().err
+
+
+def test_failure_with_json_prints_one_object_last(capsys, tmp_path):
+    rc = main(["train", "--device", "nosuch", "--json", "--out", str(tmp_path)])
+    cap = capsys.readouterr()
+    res = json.loads(cap.out.strip().splitlines()[-1])
+    assert rc == 2 and res == {"command": "train", "ok": False,
+                               "error": res["error"]} and "nosuch" in res["error"]
+    assert cap.err.startswith("synemu train: error: unknown device 'nosuch'")
+    assert "Traceback" not in cap.err
+
+
+def test_devices_lists_every_builtin_device(capsys):
+    assert main(["devices", "--json"]) == 0
+    res, summary = _last_json(capsys)
+    devs = {d["name"]: d for d in res["devices"]}
+    assert set(devs) >= {"ideal", "probe", "fn", "femfet", "mtj"}
+    assert devs["ideal"]["presets"] == ["6bit", "8bit"]
+    assert devs["fn"]["rule"] == "synemu.devices.fn.gateware:FNRule"
+    assert devs["mtj"]["trainer"] == "synemu.devices.mtj.cli:cmd_train_mtj"
+    assert "digits" in devs["femfet"]["datasets"]
+    assert "5 devices installed" in summary or "devices installed" in summary
+
+
+def test_device_experiments_and_legacy_names(capsys, tmp_path):
+    """``synemu <device> <experiment>``; the old flat name runs the same, with a note."""
+    argv = ["--points", "8", "--json", "--out", str(tmp_path)]
+    assert main(["fn", "trajectory", *argv]) == 0
+    new = _last_json(capsys)[0]
+    assert main(["fn-trajectory", *argv]) == 0
+    cap = capsys.readouterr()
+    old = json.loads(cap.out.strip().splitlines()[-1])
+    assert "`fn-trajectory` is now `fn trajectory`" in cap.err
+    assert {k: v for k, v in old.items() if "second" not in k} == \
+        {k: v for k, v in new.items() if "second" not in k}
+    assert main(["fn", "nosuch"]) == 2

@@ -1,8 +1,5 @@
 """Array engine: configuration checks, golden semantics, and lockstep golden vs hardware."""
 
-import asyncio
-import dataclasses
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -227,30 +224,29 @@ VERILATOR_CASES = [
 @pytest.mark.parametrize("case", VERILATOR_CASES,
                          ids=lambda c: f"{c[0].name}-{c[1]}x{c[2]}-P{c[3]}-{c[4]}")
 def test_lockstep_verilator(case):
-    from synemu.sim.remote import SessionDriver, VerilatorSession
+    from synemu.sim.lockstep import verilator_lockstep
     device, rows, cols, lanes, rounding, eta = case
     base = EngineConfig(device=device, rows=rows, cols=cols, lanes=lanes, rounding=rounding, eta=eta)
-    total = 0
-    with VerilatorSession(base) as s:
-        for seed in range(3):
-            # one build, several seeds: the LFSR seeds are the reset values, so reuse the
-            # same config and vary only the command stream
-            rep = asyncio.run(run_lockstep(SessionDriver(s), base, random_commands(base, seed, 400),
-                                           golden=_golden_continuing(s, base)))
-            assert rep.ok, f"seed {seed}: {rep.mismatches[0]}"
-            total += rep.commands
-    assert total == 1200
+    # one build, several seeds (the cocotb conformance testbench): the LFSR seeds are the
+    # reset values, so reuse the same config and vary only the command stream
+    reps = verilator_lockstep(base, [random_commands(base, seed, 400) for seed in range(3)],
+                              driver="cocotb")
+    for seed, rep in enumerate(reps):
+        assert rep.ok, f"seed {seed}: {rep.mismatches[0]}"
+    assert sum(r.commands for r in reps) == 1200
 
 
-def _golden_continuing(session, config):
-    """A golden engine in the same state as the running simulation (from its snapshot)."""
-    _, snap = session.run([], [], snapshot=True)
-    g = GoldenEngine(config)
-    g.state = config.device.unpack(np.asarray(snap.words, np.uint64).reshape(config.rows, config.cols))
-    g.x[:] = snap.x
-    g.time, g.samples = snap.globals["time"], snap.globals["samples"]
-    g.since = snap.globals.get("since", 0)
-    g.rng.set_state(snap.globals["rng"])
-    if g.dev_rng is not None:
-        g.dev_rng.set_state(snap.globals["dev_rng"])
-    return g
+@pytest.mark.verilator
+def test_verilator_lockstep_helper_drivers_agree():
+    """The one Verilator lockstep helper: both drivers, streams continuing from each other,
+    the same commands, compared words and cycles."""
+    from synemu.sim.lockstep import verilator_lockstep
+    cfg = EngineConfig(device=ProbeDevice(), rows=3, cols=4, lanes=2, rounding="stochastic", eta=2)
+    streams = [random_commands(cfg, 5, 150), random_commands(cfg, 6, 150)]
+    native = verilator_lockstep(cfg, streams, driver="native")
+    cocotb = verilator_lockstep(cfg, streams, driver="cocotb")
+    assert all(r.ok for r in native + cocotb)
+    assert [(r.commands, r.compared_words, r.cycles) for r in native] == \
+        [(r.commands, r.compared_words, r.cycles) for r in cocotb]
+    with pytest.raises(ValueError, match="unknown Verilator driver"):
+        verilator_lockstep(cfg, streams, driver="iverilog")

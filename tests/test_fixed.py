@@ -58,18 +58,18 @@ def test_round_shift_semantics():
         round_shift([1], 2, "truncate")
 
 
-@pytest.mark.parametrize("width,is_signed", [(4, True), (5, False), (3, True)])
-def test_saturate_golden_vs_hdl(width, is_signed):
+@pytest.mark.parametrize("width,signed_", [(4, True), (5, False), (3, True)])
+def test_saturate_golden_vs_hdl(width, signed_):
     vals = np.arange(-64, 64)
 
     def build(m):
         v = Signal(signed(8))
-        o = Signal(signed(width) if is_signed else unsigned(width))
-        m.d.comb += o.eq(H.saturate(v, width, is_signed))
+        o = Signal(signed(width) if signed_ else unsigned(width))
+        m.d.comb += o.eq(H.saturate(v, width, signed=signed_))
         return (v,), o
 
     got = _comb_eval(build, vals[:, None])
-    np.testing.assert_array_equal(got, saturate(vals, width, is_signed))
+    np.testing.assert_array_equal(got, saturate(vals, width, signed=signed_))
     assert sat_add(7, 5, 4).item() == 7 and sat_add(-7, -5, 4).item() == -8
 
 

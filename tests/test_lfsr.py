@@ -113,6 +113,37 @@ def test_bank_draw_equals_repeated_step(w):
     np.testing.assert_array_equal(np.vstack([c.draw(0), c.draw(7), c.draw(n - 7)]), ref)
 
 
+@pytest.mark.parametrize("w", [3, 16, 21, 32, 64])
+def test_fast_draw_equals_scalar_steps(w):
+    """fast_draw (the GF(2) block draw of LFSRBank's wide path and cycle tables) against
+    scalar Galois steps, across block boundaries, for the default and a custom mask."""
+    other = next(m for m in range((1 << (w - 1)) + 1, 1 << w, 2)
+                 if m != G.GALOIS_TAPS[w] and G.is_primitive(w, m))
+    masks = [None, other]
+    for mask in masks:
+        m = G.galois_mask(w, mask)
+        seeds = G.lane_seeds(7, 3, w)
+        n = 4100                                 # two blocks of 2048 and a partial one
+        ref = np.empty((n, 3), np.uint64)
+        for lane, s in enumerate(seeds):
+            for i in range(n):
+                s = G.galois_step(s, w, m)
+                ref[i, lane] = s
+        got = G.fast_draw(w, np.array(seeds, np.uint64), n, mask)
+        assert got.shape == (n, 3) and got.dtype == np.uint64
+        np.testing.assert_array_equal(got, ref)
+        # in pieces (the caller carries the state), and as the bank draws them
+        st, parts = np.array(seeds, np.uint64), []
+        for k in (1, 2047, 2048, 4):
+            parts.append(G.fast_draw(w, st, k, mask))
+            st = parts[-1][-1]
+        np.testing.assert_array_equal(np.vstack(parts), ref)
+        np.testing.assert_array_equal(G.LFSRBank(w, seeds, mask).draw(n), ref)
+    assert G.fast_draw(w, [1, 2], 0).shape == (0, 2)
+    with pytest.raises(ValueError, match=">= 0"):
+        G.fast_draw(w, [1], -1)
+
+
 def test_bank_state_copy_and_scalar():
     bank = G.LFSRBank(16, [1, 2, 3])
     assert (bank.width, bank.lanes, bank.state.dtype) == (16, 3, np.uint64)

@@ -52,6 +52,17 @@ def test_crc_is_zlib_crc32():
         request_frame(0, CMDS, bytes(256))
 
 
+def test_board_crc_is_zlib_crc32():
+    """The gateware's amaranth.lib.crc entry is the host's CRC (the serial top-level tests
+    below check it in hardware, frame by frame)."""
+    from synemu.gateware.link import LINK_CRC
+    assert LINK_CRC.data_width == 8 and LINK_CRC.compute(b"123456789") == 0xCBF43926
+    rng = np.random.default_rng(2)
+    for n in (0, 1, 3, 4, 5, 255, 1000):
+        data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        assert LINK_CRC.compute(data) == crc32(data) == zlib.crc32(data)
+
+
 def test_command_packing_roundtrip():
     cfg = probe_cfg()
     spec = LinkSpec(cfg)

@@ -81,3 +81,44 @@ def test_tile_input_errors():
     with pytest.raises(ValueError, match="no preset 'huge'"):
         from synemu.spec.registry import make_device
         make_device("ideal", preset="huge")
+
+
+def test_checkpoint_into_hardware_refused_unless_partial(tmp_path):
+    """A hardware backend cannot set time/samples/LFSRs: loading a checkpoint that would
+    resume differently is refused with the reason; partial=True restores words and inputs."""
+    rng = np.random.default_rng(4)
+    with Tile("ideal", backend="golden", **KW) as a:
+        a.learn_batch(rng.integers(0, 16, (8, 16)), rng.integers(0, 4, 8))
+        a.save(tmp_path / "t.npz")
+        words = a.state_words()
+    with Tile("ideal", backend="amaranth", **KW) as h:
+        with pytest.raises(ValueError, match="cannot restore .*rng.*samples|cannot restore"):
+            h.load(tmp_path / "t.npz")
+        assert not h.state_words().any()          # refused before touching the tile
+        h.load(tmp_path / "t.npz", partial=True)
+        np.testing.assert_array_equal(h.state_words(), words)
+    with Tile("ideal", backend="golden", **KW) as fresh:
+        fresh.save(tmp_path / "fresh.npz")
+    with Tile("ideal", backend="amaranth", **KW) as h:
+        h.load(tmp_path / "fresh.npz")            # same globals as the hardware: fine
+
+
+def test_checkpoint_validated_before_loading(tmp_path):
+    import json
+    with Tile("ideal", backend="golden", **KW) as a:
+        a.save(tmp_path / "t.npz")
+    good = dict(np.load(tmp_path / "t.npz"))
+    (tmp_path / "corrupt.npz").write_bytes((tmp_path / "t.npz").read_bytes()[:200])
+    bad_word = {**good, "words": good["words"].copy()}
+    bad_word["words"][1, 2] = 1 << 20
+    np.savez(tmp_path / "badword.npz", **bad_word)
+    np.savez(tmp_path / "nokey.npz", **{k: v for k, v in good.items() if k != "x"})
+    np.savez(tmp_path / "badglobals.npz", **{**good, "globals": json.dumps({"time": 0})})
+    with Tile("ideal", backend="golden", **KW) as t:
+        t.write(0, 0, {"w": 5})
+        for name, msg in [("corrupt", "corrupt or unreadable checkpoint"),
+                          ("badword", "does not fit"), ("nokey", "missing x"),
+                          ("badglobals", "globals lack")]:
+            with pytest.raises(ValueError, match=msg):
+                t.load(tmp_path / f"{name}.npz")
+            assert t.read(0, 0)["w"] == 5             # nothing half-loaded

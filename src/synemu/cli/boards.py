@@ -1,12 +1,6 @@
-"""Board subcommands: ``build``, ``flash``, ``run``, ``capacity`` (registered via EXTENSIONS)."""
+"""Board subcommands: ``build``, ``flash``, ``run``, ``capacity``."""
 
 from __future__ import annotations
-
-import argparse
-import hashlib
-import time
-
-import numpy as np
 
 __all__ = ["register"]
 
@@ -21,7 +15,7 @@ def _engine_overrides(args) -> dict:
     known = {f.name for f in dataclasses.fields(EngineConfig)} - fixed
     bad = sorted(set(kw) - known)
     if bad:
-        raise SystemExit(f"--engine: unknown engine parameter(s) {', '.join(bad)}; "
+        raise ValueError(f"--engine: unknown engine parameter(s) {', '.join(bad)}; "
                          f"known: {', '.join(sorted(known))}")
     return kw
 
@@ -33,7 +27,7 @@ def _engine_config(args, device, **engine):
 
 
 def cmd_build(args):
-    from .main import device_from_args
+    from .common import device_from_args
     from ..runtime.report import emit
     from ..boards.build import BuildFailed, build_board
     cfg = _engine_config(args, device_from_args(args))
@@ -71,9 +65,12 @@ def cmd_flash(args):
 def cmd_run(args):
     """On-chip training over the link: a board (``--port``) or its simulated top-level."""
     from ..runtime.datasets import load_dataset
-    from ..runtime.report import emit, out_dir, progress, save_json
+    from dataclasses import replace
+
+    from ..runtime.report import emit, out_dir, save_json
     from ..runtime.tile import Tile
-    from ..runtime.train import prepare_inputs, recipe_for
+    from ..runtime.train import prepare_inputs, recipe_for, train_onchip
+    from .common import CommandError
     from ..spec.registry import make_device
     from ..spec.engine import EngineConfig
     from ..boards.backend import BoardBackend
@@ -81,21 +78,19 @@ def cmd_run(args):
     from ..boards.platforms import get_board
     from ..boards.top import board_spec
 
+    if args.chunk < 1:
+        raise ValueError(f"--chunk must be at least 1, not {args.chunk}")
+    for name in ("epochs", "limit"):
+        if getattr(args, name) is not None and getattr(args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1, not {getattr(args, name)}")
     out = out_dir(args.out)
     ds = load_dataset(args.dataset, seed=0)
     recipe = recipe_for(args.device, ds.name)
-    if args.epochs:
-        from dataclasses import replace
-        recipe = replace(recipe, epochs=args.epochs)
-    recipe = __import__("dataclasses").replace(recipe, lanes=args.lanes or recipe.lanes)
-    xtr, xte = prepare_inputs(ds.x_train, recipe), prepare_inputs(ds.x_test, recipe)
-    if args.limit:
-        xtr, ytr = xtr[:args.limit], ds.y_train[:args.limit]
-        xte, yte = xte[:args.limit], ds.y_test[:args.limit]
-    else:
-        ytr, yte = ds.y_train, ds.y_test
+    recipe = replace(recipe, lanes=args.lanes or recipe.lanes,
+                     epochs=args.epochs or recipe.epochs)
+    cols = prepare_inputs(ds.x_train[:1], recipe).shape[1]
     device = make_device(args.device, preset=args.preset, **dict(args.param))
-    cfg = EngineConfig(device=device, rows=ds.n_classes, cols=xtr.shape[1], lanes=recipe.lanes,
+    cfg = EngineConfig(device=device, rows=ds.n_classes, cols=cols, lanes=recipe.lanes,
                        seed=args.seed + 1, **recipe.engine_kwargs())
     if args.port:
         spec = board_spec(get_board(args.board), cfg, args.baud)
@@ -107,50 +102,24 @@ def cmd_run(args):
     try:
         backend = BoardBackend(cfg, port=args.port, sim=args.sim, spec=spec, driver=args.driver)
     except (LinkError, RuntimeError) as e:
-        emit({"command": "run", "ok": False, "error": str(e)}, f"run FAILED: {e}", args.json)
-        return 1
-    golden = Tile(config=cfg, backend="golden") if args.check else None
-    order_rng = np.random.default_rng(args.seed)
-    hist_tr, hist_te = [], []
-    t0 = time.perf_counter()
-    bar = progress(total=recipe.epochs * len(xtr), desc=f"run {args.device} on {where}")
-    identical = True
+        raise CommandError(str(e), 1) from e
     with Tile(config=cfg, backend=backend) as tile:
         c0 = backend.counters()
-        for epoch in range(recipe.epochs):
-            order = order_rng.permutation(len(xtr))
-            correct = 0
-            for i in range(0, len(order), args.chunk):
-                idx = order[i:i + args.chunk]
-                pred = tile.learn_batch(xtr[idx], ytr[idx])
-                if golden is not None:
-                    identical &= bool(np.array_equal(pred, golden.learn_batch(xtr[idx], ytr[idx])))
-                correct += int(np.sum(pred == ytr[idx]))
-                done = epoch * len(xtr) + i + len(idx)
-                el = time.perf_counter() - t0
-                bar.update(len(idx))
-                bar.set_postfix(acc=f"{correct / (i + len(idx)):.3f}",
-                                samples_s=f"{done / el:.0f}")
-            test_pred = tile.predict(xte)
-            hist_tr.append(correct / len(xtr))
-            hist_te.append(float(np.mean(test_pred == yte)))
-        bar.close()
-        words = tile.state_words()
+        r = train_onchip(args.device, ds, backend=where, seed=args.seed, recipe=recipe,
+                         tile=tile, limit=args.limit, chunk=args.chunk, check=args.check,
+                         show_progress=not args.json)
         c1 = backend.counters()
         stats = backend.host.stats
-    seconds = time.perf_counter() - t0
-    if golden is not None:
-        identical &= bool(np.array_equal(words, golden.state_words()))
+    seconds, n, identical = r["seconds"], r["samples"], r["identical_to_golden"]
     engine_s = (c1.busy_cycles - c0.busy_cycles) / spec.clk_hz
     board_cycles = c1.cycles - c0.cycles
-    n = recipe.epochs * len(xtr)
-    res = {"command": "run", "ok": True, "where": where, "device": args.device,
+    hist_te = r["test_accuracy_per_epoch"]
+    res = {"command": "run", "ok": identical is not False, "where": where, "device": args.device,
            "driver": args.driver if not args.port and args.sim == "verilator" else None,
            "dataset": ds.name, "epochs": recipe.epochs, "samples": n,
-           "train_accuracy_per_epoch": hist_tr, "test_accuracy_per_epoch": hist_te,
-           "test_accuracy": hist_te[-1],
-           "weights_sha": hashlib.sha256(words.tobytes()).hexdigest()[:16],
-           "identical_to_golden": identical if golden is not None else None,
+           "train_accuracy_per_epoch": r["train_accuracy_per_epoch"],
+           "test_accuracy_per_epoch": hist_te, "test_accuracy": hist_te[-1],
+           "weights_sha": r["weights_sha"], "identical_to_golden": identical,
            "seconds": seconds, "samples_per_s": n / seconds,
            "engine_busy_s": engine_s,
            "on_chip_samples_per_s": n / engine_s if engine_s else None,
@@ -165,9 +134,9 @@ def cmd_run(args):
                f"  test accuracy per epoch: {', '.join(f'{a:.3f}' for a in hist_te)}\n"
                f"  link: {stats.frames} frames, {stats.retries} retries\n"
                + (f"  identical to the golden model: {'YES' if identical else 'NO'}"
-                  if golden is not None else ""))
+                  if identical is not None else ""))
     emit(res, summary, args.json)
-    return 0 if identical else 1
+    return 0 if identical is not False else 1
 
 
 def cmd_capacity(args):
@@ -188,17 +157,17 @@ def cmd_capacity(args):
 
 
 def register(sub):
-    from .main import _param, add_common, add_device_args
+    from .common import add_common, add_device_args, parse_param, positive_int
     from ..boards.platforms import BOARDS
 
     def engine_args(p):
-        p.add_argument("--engine", type=_param, action="append", default=[], metavar="KEY=VALUE",
+        p.add_argument("--engine", type=parse_param, action="append", default=[], metavar="KEY=VALUE",
                        help="engine parameter override, e.g. x_width=2 (repeatable)")
 
     def shape(p, rows=8, cols=16, lanes=2):
-        p.add_argument("--rows", type=int, default=rows)
-        p.add_argument("--cols", type=int, default=cols)
-        p.add_argument("--lanes", type=int, default=lanes)
+        p.add_argument("--rows", type=positive_int, default=rows)
+        p.add_argument("--cols", type=positive_int, default=cols)
+        p.add_argument("--lanes", type=positive_int, default=lanes)
 
     b = sub.add_parser("build", help="bitstream + resource/Fmax report for a board (YoWASP)")
     b.add_argument("--board", required=True, choices=sorted(BOARDS))
@@ -227,10 +196,10 @@ def register(sub):
                         "default) or cocotb (a simulator process)")
     add_device_args(r)
     r.add_argument("--dataset", default="digits")
-    r.add_argument("--epochs", type=int, default=None)
-    r.add_argument("--lanes", type=int, default=None)
-    r.add_argument("--limit", type=int, default=None, help="use only the first N samples")
-    r.add_argument("--chunk", type=int, default=16, help="samples per host batch")
+    r.add_argument("--epochs", type=positive_int, default=None)
+    r.add_argument("--lanes", type=positive_int, default=None)
+    r.add_argument("--limit", type=positive_int, default=None, help="use only the first N samples")
+    r.add_argument("--chunk", type=positive_int, default=16, help="samples per host batch")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--check", action="store_true",
                    help="run the golden model alongside and compare every prediction and "
@@ -242,8 +211,8 @@ def register(sub):
     c.add_argument("--board", required=True, choices=sorted(BOARDS))
     add_device_args(c)
     engine_args(c)
-    c.add_argument("--lanes", type=int, default=4)
-    c.add_argument("--sizes", type=int, nargs="+", default=[16, 32, 64],
+    c.add_argument("--lanes", type=positive_int, default=4)
+    c.add_argument("--sizes", type=positive_int, nargs="+", default=[16, 32, 64],
                    help="square array sizes to try")
     add_common(c, "build")
     c.set_defaults(func=cmd_capacity)

@@ -1,61 +1,28 @@
-"""``synemu`` command line.
+"""``synemu`` command line (argparse and formatting only; the work is done in
+:mod:`synemu.runtime`, :mod:`synemu.boards`, :mod:`synemu.demo` and the device folders).
 
-Core commands: ``verify`` (lockstep golden vs hardware), ``train`` (on-chip learning),
-``demo`` (the main job). Device- and board-specific commands live in the modules listed
-in :data:`EXTENSIONS`, each exposing ``register(subparsers)``. Every command prints a
-readable summary; with ``--json`` one JSON object is printed last.
+Shared verbs take ``--device NAME``: ``verify`` (lockstep golden vs hardware), ``train``
+(on-chip learning), ``demo`` (the main job), ``devices`` (what is installed) and the board
+verbs ``build``, ``flash``, ``run``, ``capacity`` (:mod:`synemu.cli.boards`). A device's own
+experiments are ``synemu <device> <experiment>`` (registered by its plugin's ``commands``);
+the old flat names (``fn-trajectory``, ``snn``, ...) still work for one release, with a
+note on stderr. Every command prints a readable summary; with ``--json`` one JSON object is
+printed last, on success and on failure (``"ok": false, "error": ...``).
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-import importlib
 import sys
 import time
 from pathlib import Path
 
-import numpy as np
+from ..runtime.report import dumps, emit, file_stem, out_dir, progress, save_json
+from .common import (CommandError, SynemuParser, add_common, add_device_args, device_from_args,
+                     positive_int)
 
-from ..runtime.report import emit, out_dir, progress, save_json
-
-__all__ = ["main", "EXTENSIONS", "add_device_args", "device_from_args"]
-
-#: device name -> function(args) -> exit code, replacing the generic on-chip delta rule in
-#: ``synemu train --device NAME`` (set by extension modules, e.g. the MTJ STDP network)
-TRAINERS: dict = {}
-
-#: modules adding subcommands (each defines ``register(subparsers)``)
-EXTENSIONS: tuple[str, ...] = ("synemu.cli.boards",)
-
-
-def _param(text: str):
-    if "=" not in text:
-        raise argparse.ArgumentTypeError(f"--param wants KEY=VALUE, not {text!r}")
-    k, v = text.split("=", 1)
-    for conv in (int, float):
-        try:
-            return k, conv(v)
-        except ValueError:
-            pass
-    return k, {"true": True, "false": False}.get(v.lower(), v)
-
-
-def add_device_args(p: argparse.ArgumentParser, default: str = "ideal"):
-    p.add_argument("--device", default=default, help="device model (see golden/devices.py)")
-    p.add_argument("--preset", default=None, help="named device preset, e.g. 6bit")
-    p.add_argument("--param", type=_param, action="append", default=[], metavar="KEY=VALUE",
-                   help="device parameter override (repeatable)")
-
-
-def device_from_args(args):
-    from ..spec.registry import make_device
-    return make_device(args.device, preset=args.preset, **dict(args.param))
-
-
-def add_common(p: argparse.ArgumentParser, out: str):
-    p.add_argument("--json", action="store_true", help="print one JSON object last")
-    p.add_argument("--out", default=out, help="directory for plots and JSON (default %(default)s)")
+__all__ = ["main", "build_parser", "add_device_args", "device_from_args"]
 
 
 # -- verify ---------------------------------------------------------------------------------
@@ -103,11 +70,14 @@ class _Lockstep:
             if wave is not None:
                 self.session.restart()          # closes (flushes) the wave file
             return rep, wave
-        from ..sim.remote import SessionDriver, VerilatorSession
-        s = VerilatorSession(self.config, waves=self.waves)
-        with s:
-            rep = asyncio.run(run_lockstep(SessionDriver(s), self.config, commands))
-        return rep, (s.result.waves if self.waves and s.result else None)
+        from ..sim.lockstep import verilator_lockstep
+        if self.waves:    # the cocotb testbench writes one wave file per simulation
+            from ..sim.remote import SessionDriver, VerilatorSession
+            s = VerilatorSession(self.config, waves=True)
+            with s:
+                rep = asyncio.run(run_lockstep(SessionDriver(s), self.config, commands))
+            return rep, (s.result.waves if s.result else None)
+        return verilator_lockstep(self.config, commands, driver="cocotb")[0], None
 
     def close(self):
         if self.session is not None:
@@ -128,6 +98,8 @@ def cmd_verify(args):
     device = device_from_args(args)
     config = EngineConfig(device=device, rows=args.rows, cols=args.cols, lanes=args.lanes,
                           rounding=args.rounding, eta=args.eta, seed=args.engine_seed)
+    from ..sim.limits import check_sim_size
+    check_sim_size(config, args.backend, force=args.force)
     out = out_dir(args.out) if args.waves else Path(args.out)
     t_build = time.perf_counter()
     runner = _Lockstep(config, args.backend, args.driver, args.waves, args.wave_window, out)
@@ -189,8 +161,10 @@ def cmd_verify(args):
 
 # -- train ----------------------------------------------------------------------------------
 def cmd_train(args):
-    if args.device in TRAINERS:
-        return TRAINERS[args.device](args)
+    from ..spec.registry import get_plugin, load_object
+    plug = get_plugin(args.device)
+    if plug.trainer:
+        return load_object(plug.trainer)(args)
     from ..runtime.train import plot_curves, train_onchip
     out = out_dir(args.out)
     params = dict(args.param)
@@ -199,8 +173,9 @@ def cmd_train(args):
         params = {**get_plugin(args.device).presets.get(args.preset, {}), **params}
         device_from_args(args)  # validates the preset name
     res = train_onchip(args.device, args.dataset, backend=args.backend, seed=args.seed,
-                       device_params=params, epochs=args.epochs)
-    stem = f"train-{args.device}{'-' + args.preset if args.preset else ''}-{args.dataset}-{args.backend}"
+                       device_params=params, epochs=args.epochs, driver=args.driver)
+    preset = f"-{args.preset}" if args.preset else ""
+    stem = f"train-{args.device}{preset}-{file_stem(args.dataset)}-{args.backend}"
     png = plot_curves([res], out / f"{stem}.png",
                       title=f"{args.device} on {args.dataset} ({args.backend})")
     res.update(command="train", preset=args.preset, plot=str(png))
@@ -211,6 +186,27 @@ def cmd_train(args):
         lines.append(f"  epoch {i + 1:2d}: train {a:.3f}  test {b:.3f}")
     lines.append(f"  test accuracy {res['test_accuracy']:.4f}; learning curve: {png}")
     emit({k: v for k, v in res.items() if k != "predictions"}, "\n".join(lines), args.json)
+    return 0
+
+
+# -- devices --------------------------------------------------------------------------------
+def cmd_devices(args):
+    """``synemu devices``: every installed device plugin, where it came from, its presets."""
+    from ..spec.registry import plugins
+    rows = []
+    for name, p in sorted(plugins().items()):
+        rows.append({"name": name, "summary": p.summary, "origin": p.origin,
+                     "presets": sorted(p.presets), "datasets": sorted(p.recipes),
+                     "golden": f"{p.device.__module__}:{p.device.__qualname__}",
+                     "rule": p.rule, "experiments": bool(p.commands),
+                     "trainer": p.trainer})
+    width = max(len(r["name"]) for r in rows)
+    lines = [f"{len(rows)} devices installed (entry-point group synemu.devices)"]
+    for r in rows:
+        lines.append(f"  {r['name']:{width}s}  {r['summary']}")
+        lines.append(f"  {'':{width}s}  presets: {', '.join(r['presets']) or '-'}; "
+                     f"from {r['origin']}")
+    emit({"command": "devices", "ok": True, "devices": rows}, "\n".join(lines), args.json)
     return 0
 
 
@@ -242,22 +238,25 @@ def cmd_demo(args):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="synemu", description=__doc__.split("\n")[0])
-    sub = p.add_subparsers(dest="command", required=True)
+    p = SynemuParser(prog="synemu", description="synemu: emulate emerging-device "
+                                "synapse arrays on FPGAs, bit-exact with their golden models")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
     v = sub.add_parser("verify", help="lockstep golden vs hardware on random command streams")
     add_device_args(v)
     v.add_argument("--backend", choices=["verilator", "amaranth"], default="verilator")
     v.add_argument("--driver", choices=["native", "cocotb"], default="native",
                    help="Verilator: compiled C++ driver (default) or the cocotb testbench")
-    v.add_argument("--seeds", type=int, default=3)
-    v.add_argument("--ops", type=int, default=500)
-    v.add_argument("--rows", type=int, default=4)
-    v.add_argument("--cols", type=int, default=8)
-    v.add_argument("--lanes", type=int, default=2)
+    v.add_argument("--seeds", type=positive_int, default=3)
+    v.add_argument("--ops", type=positive_int, default=500)
+    v.add_argument("--rows", type=positive_int, default=4)
+    v.add_argument("--cols", type=positive_int, default=8)
+    v.add_argument("--lanes", type=positive_int, default=2)
     v.add_argument("--rounding", default="stochastic")
     v.add_argument("--eta", type=int, default=3)
     v.add_argument("--engine-seed", type=int, default=1, help="seed of the hardware LFSRs")
+    v.add_argument("--force", action="store_true",
+                   help="simulate an array above the simulator's size guard")
     v.add_argument("--waves", action="store_true",
                    help="Verilator: keep an FST (VCD without lz4 headers) trace per seed")
     v.add_argument("--wave-window", type=_parse_window, default=None, metavar="START:STOP",
@@ -269,20 +268,27 @@ def build_parser() -> argparse.ArgumentParser:
     add_device_args(t)
     t.add_argument("--dataset", default="digits")
     t.add_argument("--backend", choices=["golden", "amaranth", "verilator"], default="golden")
-    t.add_argument("--epochs", type=int, default=None)
+    t.add_argument("--epochs", type=positive_int, default=None)
     t.add_argument("--seed", type=int, default=0)
+    t.add_argument("--driver", choices=["native", "cocotb"], default="native",
+                   help="Verilator driver (--backend verilator): the compiled C++ driver "
+                        "(default) or the cocotb testbench (identical results)")
     add_common(t, "runs")
     t.set_defaults(func=cmd_train)
 
+    ls = sub.add_parser("devices", help="list the installed device plugins")
+    add_common(ls, None)
+    ls.set_defaults(func=cmd_devices)
+
     d = sub.add_parser("demo", help="main job: every device learns digits on golden and "
                                     "Verilator, side by side")
-    d.add_argument("--epochs", type=int, default=None,
+    d.add_argument("--epochs", type=positive_int, default=None,
                    help="epochs of the delta-rule legs (default: their recipes, 8)")
     d.add_argument("--seed", type=int, default=0,
                    help="run seed (sample order; LFSR seeds = seed + 1, so a new seed builds "
                         "new Verilator models)")
-    d.add_argument("--neurons", type=int, default=50, help="MTJ STDP network size")
-    d.add_argument("--snn-epochs", type=int, default=1, help="MTJ STDP training epochs")
+    d.add_argument("--neurons", type=positive_int, default=50, help="MTJ STDP network size")
+    d.add_argument("--snn-epochs", type=positive_int, default=1, help="MTJ STDP training epochs")
     d.add_argument("--sample-s", type=float, default=10.0,
                    help="FN-DAM: emulated seconds per training sample (TICK)")
     d.add_argument("--quick", action="store_true",
@@ -290,22 +296,70 @@ def build_parser() -> argparse.ArgumentParser:
     add_common(d, "runs")
     d.set_defaults(func=cmd_demo)
 
-    for name in EXTENSIONS:
-        importlib.import_module(name).register(sub)
-    from ..spec.registry import load_object, plugins
-    for plug in plugins().values():
-        if plug.commands:
-            load_object(plug.commands)(sub)
+    from . import boards
+    boards.register(sub)
+    _register_devices(sub)
     return p
 
 
+def _device_commands():
+    """(plugin, its command module) of every device with CLI experiments."""
+    import importlib
+
+    from ..spec.registry import plugins
+    for plug in plugins().values():
+        if plug.commands:
+            mod, _, fn = plug.commands.partition(":")
+            yield plug, importlib.import_module(mod), fn
+
+
+def _register_devices(sub):
+    for plug, mod, fn in _device_commands():
+        dp = sub.add_parser(plug.name, help=f"{plug.name} experiments: {plug.summary}")
+        dsub = dp.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
+        getattr(mod, fn)(dsub)
+
+
+def _legacy(argv: list[str]) -> list[str]:
+    """Old flat command names (``fn-trajectory``) -> ``fn trajectory``, with a note."""
+    if not argv:
+        return argv
+    for plug, mod, _ in _device_commands():
+        new = getattr(mod, "LEGACY", {}).get(argv[0])
+        if new:
+            print(f"synemu: note: `{argv[0]}` is now `{plug.name} {new}` (the old name goes "
+                  f"away in the next release)", file=sys.stderr)
+            return [plug.name, new, *argv[1:]]
+    return argv
+
+
+def _command_name(args) -> str:
+    return " ".join(x for x in (args.command, getattr(args, "experiment", None)) if x)
+
+
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = _legacy(list(sys.argv[1:] if argv is None else argv))
+    SynemuParser.argv = argv
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:          # --help (0) or a usage error (2, already reported)
+        return e.code if isinstance(e.code, int) else 2
     try:
         return args.func(args) or 0
-    except (ValueError, FileNotFoundError) as e:
-        print(f"synemu {args.command}: error: {e}", file=sys.stderr)
-        return 2
+    except (CommandError, ValueError, FileNotFoundError) as e:
+        return fail(args, str(e), getattr(e, "code", 2))
+    except KeyboardInterrupt:
+        return fail(args, "interrupted", 130)
+
+
+def fail(args, message: str, code: int = 2) -> int:
+    """The one error path: ``synemu <command>: error: ...`` on stderr and, with ``--json``,
+    ``{"ok": false, "error": ...}`` as the last line on stdout."""
+    name = _command_name(args)
+    print(f"synemu {name}: error: {message}", file=sys.stderr)
+    if getattr(args, "json", False):
+        print(dumps({"command": name, "ok": False, "error": message}), flush=True)
+    return code
 
 
 if __name__ == "__main__":

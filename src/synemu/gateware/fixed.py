@@ -3,22 +3,24 @@
 All functions build combinational expressions; results carry an explicit shape.
 """
 
-from amaranth.hdl import Const, Mux, Value, signed, unsigned
+from amaranth.hdl import Const, Mux, Value, unsigned
+from amaranth.hdl import signed as signed_shape
 
 from ..spec.fixed import IntFormat, Rounding
 
 __all__ = ["saturate", "round_shift", "tree_sum", "mul", "Rounding"]
 
 
-def saturate(value, width: int, is_signed: bool = True) -> Value:
-    """Clamp ``value`` to a ``width``-bit register; result shape ``signed(width)`` or
-    ``unsigned(width)``."""
-    fmt = IntFormat(width, is_signed)
+def saturate(value, width: int, signed: bool = True) -> Value:
+    """Clamp ``value`` to a ``width``-bit register, two's complement if ``signed`` else
+    unsigned (as golden :func:`synemu.spec.fixed.saturate`); result shape ``signed(width)``
+    or ``unsigned(width)``."""
+    fmt = IntFormat(width, signed)
     value = Value.cast(value)
-    shape = signed(width) if is_signed else unsigned(width)
+    shape = signed_shape(width) if signed else unsigned(width)
     clamped = Mux(value > fmt.max, Const(fmt.max, shape),
                   Mux(value < fmt.min, Const(fmt.min, shape), value))
-    return clamped[:width].as_signed() if is_signed else clamped[:width]
+    return clamped[:width].as_signed() if signed else clamped[:width]
 
 
 def round_shift(value, shift: int, mode: Rounding | str, rand=None) -> Value:
@@ -34,7 +36,7 @@ def round_shift(value, shift: int, mode: Rounding | str, rand=None) -> Value:
         return value
     q = value >> shift
     width = len(q) + 1
-    shape = signed(width) if q.shape().signed else unsigned(width)
+    shape = signed_shape(width) if q.shape().signed else unsigned(width)
     if mode is Rounding.FLOOR:
         return q.as_signed() if shape.signed else q
     r = value[:shift]

@@ -1,5 +1,6 @@
-"""Board-side host link in Amaranth: UART, framer with CRC-32, sequence numbers, replay of
-the last reply, and the top-level :class:`LinkTop` wrapping :class:`~synemu.gateware.engine.ArrayEngine`.
+"""Board-side host link in Amaranth: UART, framer with CRC-32 (:mod:`amaranth.lib.crc`),
+sequence numbers, replay of the last reply, and the top-level :class:`LinkTop` wrapping
+:class:`~synemu.gateware.engine.ArrayEngine`.
 
 The frame format and behaviour are specified (byte-exactly) by
 :class:`synemu.link.protocol.BoardModel`. :class:`SimHarness` adds a host-side UART with
@@ -12,6 +13,7 @@ import struct
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
+from amaranth.lib.crc import catalog as crc_catalog
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -20,37 +22,13 @@ from .engine import ArrayEngine
 from ..link.protocol import (BAD, CMDS, COUNTERS, COUNTERS_FMT, HELLO, MAX_PAYLOAD, NAK, REQ_SYNC,
                    RSP_SYNC, LinkSpec)
 
-__all__ = ["UARTTx", "UARTRx", "crc32_byte", "LinkTop", "SimHarness"]
+__all__ = ["UARTTx", "UARTRx", "LINK_CRC", "LinkTop", "SimHarness"]
 
-CRC_POLY = 0xEDB88320
-
-
-def _crc_matrix():
-    """For each output bit of one reflected CRC-32 byte step, the input bits (0..31 = crc,
-    32..39 = data byte) whose XOR it is (the step is linear over GF(2))."""
-    def step(crc, byte):
-        c = crc ^ byte
-        for _ in range(8):
-            c = (c >> 1) ^ (CRC_POLY if c & 1 else 0)
-        return c
-    cols = [step(1 << i, 0) for i in range(32)] + [step(0, 1 << i) for i in range(8)]
-    return [[j for j in range(40) if cols[j] >> i & 1] for i in range(32)]
-
-
-_CRC_TAPS = _crc_matrix()
-
-
-def crc32_byte(crc, byte):
-    """Combinational reflected CRC-32 step (as :func:`zlib.crc32`): the 32-bit register
-    ``crc`` after one data ``byte``, as one XOR tree per output bit."""
-    bits = Cat(crc[:32], byte[:8])
-    out = []
-    for taps in _CRC_TAPS:
-        v = bits[taps[0]]
-        for j in taps[1:]:
-            v = v ^ bits[j]
-        out.append(v)
-    return Cat(*out)
+#: The frames' CRC-32: CRC-32/ISO-HDLC (poly 0x04C11DB7, init and xor-out 0xFFFFFFFF,
+#: reflected in and out), i.e. :func:`zlib.crc32` as :func:`synemu.link.protocol.crc32`
+#: computes it on the host, over 8-bit words: each byte enters LSB first and the 32-bit
+#: result is sent (and received) little-endian, byte 0 = bits 0..7.
+LINK_CRC = crc_catalog.CRC32_ISO_HDLC(data_width=8)
 
 
 class UARTTx(wiring.Component):
@@ -167,6 +145,10 @@ class LinkTop(wiring.Component):
         m.submodules.urx = urx = UARTRx(s.divisor)
         m.submodules.utx = utx = UARTTx(s.divisor)
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
+        # CRC of the received frame (seq .. payload) and of the reply being sent; each is the
+        # final CRC one clock after its last byte
+        m.submodules.rx_crc = rx_crc = LINK_CRC.create()
+        m.submodules.tx_crc = tx_crc = LINK_CRC.create()
 
         hello = s.hello_payload()
         n_cnt = struct.calcsize(COUNTERS_FMT)
@@ -201,13 +183,13 @@ class LinkTop(wiring.Component):
         typ = Signal(8)
         length = Signal(8)
         idx = Signal(range(4096))
-        crc = Signal(32, init=0xFFFFFFFF)
         crc_rx = Signal(32)
         idle = Signal(range(s.idle_clks + 1))
         last_seq = Signal(8)
         have_last = Signal()
         byte = urx.data.payload
         got = urx.data.valid
+        m.d.comb += rx_crc.data.eq(byte)
 
         # reply state: stored reply = (r_seq, r_type, r_len) + txbuf; NAK is sent separately
         r_seq = Signal(8)
@@ -215,8 +197,8 @@ class LinkTop(wiring.Component):
         r_len = Signal(range(s.tx_max + 1))
         nak = Signal()
         t_idx = Signal(range(s.tx_max + 10))
-        t_crc = Signal(32)
         t_byte = Signal(8)
+        m.d.comb += tx_crc.data.eq(t_byte)
 
         # executor
         cmd_bytes, resp_bytes = s.cmd_bytes, s.resp_bytes
@@ -238,15 +220,16 @@ class LinkTop(wiring.Component):
             # ---- receive a request ----
             with m.State("HUNT"):
                 with m.If(got & (byte == REQ_SYNC)):
-                    m.d.sync += [crc.eq(0xFFFFFFFF), idle.eq(0)]
+                    m.d.comb += rx_crc.start.eq(1)
+                    m.d.sync += idle.eq(0)
                     m.next = "SEQ"
 
             for name, nxt, reg in (("SEQ", "TYPE", seq), ("TYPE", "LEN", typ),
                                    ("LEN", "PAYLOAD", length)):
                 with m.State(name):
                     with m.If(got):
-                        m.d.sync += [idle.eq(0), crc.eq(crc32_byte(crc, byte)), reg.eq(byte),
-                                     idx.eq(0), len_mod.eq(0)]
+                        m.d.comb += rx_crc.valid.eq(1)
+                        m.d.sync += [idle.eq(0), reg.eq(byte), idx.eq(0), len_mod.eq(0)]
                         m.next = nxt
                     with m.Elif(idle == s.idle_clks):
                         m.next = "HUNT"
@@ -258,8 +241,9 @@ class LinkTop(wiring.Component):
                     m.d.sync += idx.eq(0)
                     m.next = "CRC"
                 with m.Elif(got):
-                    m.d.comb += [rx_w.addr.eq(idx), rx_w.data.eq(byte), rx_w.en.eq(1)]
-                    m.d.sync += [idle.eq(0), crc.eq(crc32_byte(crc, byte)), idx.eq(idx + 1),
+                    m.d.comb += [rx_w.addr.eq(idx), rx_w.data.eq(byte), rx_w.en.eq(1),
+                                 rx_crc.valid.eq(1)]
+                    m.d.sync += [idle.eq(0), idx.eq(idx + 1),
                                  len_mod.eq(Mux(len_mod == cmd_bytes - 1, 0, len_mod + 1))]
                 with m.Elif(idle == s.idle_clks):
                     m.next = "HUNT"
@@ -278,7 +262,7 @@ class LinkTop(wiring.Component):
 
             with m.State("CHECK"):
                 m.d.sync += [rd_addr.eq(0), copy_n.eq(0)]
-                with m.If(crc_rx != (crc ^ 0xFFFFFFFF)):
+                with m.If(crc_rx != rx_crc.crc):
                     m.d.sync += [crc_errors.eq(crc_errors + 1), nak.eq(1)]
                     m.next = "TX"
                 with m.Elif((typ != HELLO) & have_last & (seq == last_seq)):
@@ -363,7 +347,8 @@ class LinkTop(wiring.Component):
 
             # ---- transmit the reply (or a NAK) ----
             with m.State("TX"):
-                m.d.sync += [t_idx.eq(0), t_crc.eq(0xFFFFFFFF)]
+                m.d.comb += tx_crc.start.eq(1)
+                m.d.sync += t_idx.eq(0)
                 m.next = "TX_PREP"
             n_len = Mux(nak, 0, r_len)
             with m.State("TX_PREP"):
@@ -372,7 +357,7 @@ class LinkTop(wiring.Component):
                 m.next = "TX_SEND"
             with m.State("TX_SEND"):
                 m.d.comb += tx_r.addr.eq(t_idx - 5)
-                crc_out = t_crc ^ 0xFFFFFFFF
+                crc_out = tx_crc.crc
                 k = t_idx - 5 - n_len
                 with m.If(t_idx == 0):
                     m.d.comb += t_byte.eq(RSP_SYNC)
@@ -392,7 +377,7 @@ class LinkTop(wiring.Component):
                 with m.If(utx.data.ready):
                     m.d.sync += t_idx.eq(t_idx + 1)
                     with m.If((t_idx != 0) & (t_idx < 5 + n_len)):
-                        m.d.sync += t_crc.eq(crc32_byte(t_crc, t_byte))
+                        m.d.comb += tx_crc.valid.eq(1)
                     with m.If(t_idx == 5 + n_len + 3):
                         m.next = "TX_DRAIN"
                     with m.Else():

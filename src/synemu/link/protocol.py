@@ -14,6 +14,14 @@ A reply has ``type | 0x80``; its payload is the response words (``resp_bytes`` e
 batch, the capability block or the counter block. ``NAK`` (0xEE, empty) answers a frame
 whose CRC failed; ``BAD`` (0xEF, empty) a well-formed frame the board cannot execute.
 
+Commands are validated before any of them runs: a ``CMDS`` frame holding a command the
+engine cannot execute correctly (:func:`reject_reason`: undefined op, row/column/label out
+of range, a WRITE word wider than the state, an argument wider than its field) executes
+*none* of its commands and is answered ``REJECT`` (0xED) with the payload ``index, reason``
+(the first bad command of the frame and its :class:`Reject` code); the board's state is
+unchanged. Fields an op does not use are ignored. :class:`LinkHost` refuses to send such a
+command in the first place.
+
 Reliability: stop-and-wait with 8-bit sequence numbers. The board remembers the sequence
 number of the last frame it executed and *replays* its stored reply when the same number
 arrives again (a retry after a lost reply), so no command ever runs twice. ``HELLO`` always
@@ -26,15 +34,17 @@ NAK, timeout, CRC error, or malformed reply, flushing its input first.
 
 from __future__ import annotations
 
+import enum
 import struct
 import zlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from ..spec.engine import OP_WIDTH, Command, EngineConfig, GoldenEngine, Op
 
-__all__ = ["REQ_SYNC", "RSP_SYNC", "HELLO", "CMDS", "COUNTERS", "NAK", "BAD", "VERSION",
+__all__ = ["REQ_SYNC", "RSP_SYNC", "HELLO", "CMDS", "COUNTERS", "NAK", "BAD", "REJECT", "Reject",
+           "reject_reason", "arg_limits", "VERSION",
            "LinkSpec", "Capabilities", "Counters", "LinkError", "LinkTimeout",
            "crc32", "request_frame", "reply_frame", "pack_command", "unpack_command",
            "LinkHost", "BoardModel", "ModelTransport", "FaultInjector", "config_crc",
@@ -42,7 +52,7 @@ __all__ = ["REQ_SYNC", "RSP_SYNC", "HELLO", "CMDS", "COUNTERS", "NAK", "BAD", "V
 
 REQ_SYNC, RSP_SYNC = 0xA5, 0x5A
 HELLO, CMDS, COUNTERS = 0x01, 0x02, 0x03
-NAK, BAD = 0xEE, 0xEF
+NAK, BAD, REJECT = 0xEE, 0xEF, 0xED
 VERSION = 1
 MAGIC = b"SYNE"
 MAX_PAYLOAD = 255          # request payload bytes (one length byte)
@@ -56,6 +66,47 @@ class LinkError(RuntimeError):
 
 class LinkTimeout(LinkError):
     pass
+
+
+class Reject(enum.IntEnum):
+    """Why the board refused a ``CMDS`` frame (second byte of a ``REJECT`` reply)."""
+    OP = 1        #: undefined op code
+    ROW = 2       #: row >= rows (ops addressing a row)
+    COL = 3       #: col >= cols (ops addressing a column)
+    LABEL = 4     #: LEARN label >= rows
+    WORD = 5      #: WRITE word does not fit the device's state width
+    ARG = 6       #: pulse / input / tick count wider than its field
+
+
+_ROW_OPS = (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_ROW, Op.HEBB_ROW)
+_COL_OPS = (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_COL, Op.LOAD_X)
+_PULSE_OPS = (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW)
+
+
+def arg_limits(config: EngineConfig) -> dict:
+    """Op -> exclusive upper bound of its ``arg`` field on the wire (ops not listed: any)."""
+    lim = {Op.WRITE: 1 << config.device.state_width, Op.LOAD_X: 1 << config.x_width,
+           Op.TICK: 1 << config.tick_width, Op.LEARN: config.rows}
+    for op in _PULSE_OPS:
+        lim[op] = 1 << config.device.pulse_width
+    return lim
+
+
+def reject_reason(config: EngineConfig, cmd: Command) -> int:
+    """0 if the board executes the wire command ``cmd`` (unsigned fields as packed), else
+    its :class:`Reject` code: the rule :class:`synemu.gateware.link.LinkTop` applies."""
+    try:
+        op = Op(cmd.op)
+    except ValueError:
+        return Reject.OP
+    if op in _ROW_OPS and cmd.row >= config.rows:
+        return Reject.ROW
+    if op in _COL_OPS and cmd.col >= config.cols:
+        return Reject.COL
+    lim = arg_limits(config).get(op)
+    if lim is not None and cmd.arg >= lim:
+        return Reject.LABEL if op is Op.LEARN else Reject.WORD if op is Op.WRITE else Reject.ARG
+    return 0
 
 
 def crc32(data: bytes) -> int:
@@ -197,8 +248,17 @@ def reply_frame(seq: int, typ: int, payload: bytes = b"") -> bytes:
 
 
 def pack_command(spec: LinkSpec, cmd: Command) -> bytes:
-    """``cmd`` (already encoded by :meth:`EngineConfig.encode`) as ``cmd_bytes`` bytes."""
+    """``cmd`` (already encoded by :meth:`EngineConfig.encode`) as ``cmd_bytes`` bytes;
+    a command the board would reject (or whose fields do not fit) is a ValueError here."""
     c = spec.config
+    for name, v, w in (("op", cmd.op, OP_WIDTH), ("row", cmd.row, c.row_width),
+                       ("col", cmd.col, c.col_width), ("arg", cmd.arg, c.arg_width)):
+        if not 0 <= int(v) < 1 << w:
+            raise ValueError(f"command {cmd}: {name} {int(v)} does not fit its {w}-bit field")
+    why = reject_reason(c, cmd)
+    if why:
+        raise ValueError(f"command {cmd} would be rejected by the board: {Reject(why).name} "
+                         f"out of range ({c.rows}x{c.cols} array, {c.device.name} device)")
     v = (int(cmd.op) | int(cmd.row) << OP_WIDTH | int(cmd.col) << (OP_WIDTH + c.row_width)
          | int(cmd.arg) << (OP_WIDTH + c.row_width + c.col_width))
     return v.to_bytes(spec.cmd_bytes, "little")
@@ -236,6 +296,32 @@ class LinkStats:
     bytes_in: int = 0
 
 
+class _ReadBudget:
+    """What one request attempt may still read: ``nbytes`` bytes and, if ``seconds`` is
+    given (a real port), that much wall-clock time."""
+
+    def __init__(self, nbytes: int, seconds: float | None):
+        import time
+        self._time = time.monotonic
+        self.nbytes = nbytes
+        self.deadline = None if seconds is None else self._time() + seconds
+
+    def left(self, timeout: float) -> float:
+        """Timeout of the next read (raises LinkTimeout when the budget is spent)."""
+        if self.nbytes <= 0:
+            raise LinkTimeout("no valid reply within the read budget (line noise or stale "
+                              "replies)")
+        if self.deadline is None:
+            return timeout
+        rem = self.deadline - self._time()
+        if rem <= 0:
+            raise LinkTimeout("reply deadline passed")
+        return min(timeout, rem)
+
+    def take(self, n: int):
+        self.nbytes -= n
+
+
 class LinkHost:
     """Host side of the protocol over a *transport* with ``write(bytes)``,
     ``read(n, timeout_s) -> bytes`` (may return fewer on timeout) and ``flush_input()``.
@@ -261,23 +347,30 @@ class LinkHost:
         return (2 * ((out_bytes + in_bytes + 16) * byte_s + cycles / s.clk_hz)
                 + 2 * s.idle_clks / s.clk_hz + self.latency_s)
 
-    def _read_reply(self, timeout: float):
-        """One reply frame -> (seq, type, payload), or raises LinkTimeout / ValueError."""
-        left = timeout
+    def _read_reply(self, timeout: float, budget: "_ReadBudget"):
+        """One reply frame -> (seq, type, payload), or raises LinkTimeout / ValueError.
+        ``budget`` bounds what one attempt may read (bytes, and wall-clock time on a real
+        port), so noise without a sync byte or an endless stream ends in a timeout."""
+
+        def read(n):
+            data = self.t.read(n, budget.left(timeout))
+            budget.take(len(data))
+            return data
+
         while True:
-            b = self.t.read(1, left)
+            b = read(1)
             if not b:
                 raise LinkTimeout("no reply")
             self.stats.bytes_in += 1
             if b[0] == RSP_SYNC:
                 break
-        hdr = self.t.read(4, left)
+        hdr = read(4)
         if len(hdr) < 4:
             raise LinkTimeout("truncated reply header")
         seq, typ, n = hdr[0], hdr[1], struct.unpack("<H", hdr[2:4])[0]
         if n > self.spec.tx_max:
             raise ValueError(f"reply length {n} exceeds the reply buffer")
-        rest = self.t.read(n + 4, left)
+        rest = read(n + 4)
         self.stats.bytes_in += 4 + len(rest)
         if len(rest) < n + 4:
             raise LinkTimeout("truncated reply")
@@ -298,9 +391,13 @@ class LinkHost:
                 self.t.flush_input()
             self.t.write(frame)
             self.stats.bytes_out += len(frame)
+            # one attempt reads at most a few replies' worth (stale duplicates of earlier
+            # attempts, then ours) and, on a real port, waits at most 4 timeouts in all
+            budget = _ReadBudget((attempt + 2) * (self.spec.tx_max + 9) + 64,
+                                 4 * timeout if getattr(self.t, "real_time", False) else None)
             while True:
                 try:
-                    seq, rtyp, data = self._read_reply(timeout)
+                    seq, rtyp, data = self._read_reply(timeout, budget)
                 except LinkTimeout:
                     self.stats.timeouts += 1
                     break
@@ -316,6 +413,11 @@ class LinkHost:
                     self.seq = (self.seq + 1) & 0xFF    # the board used this number
                     raise LinkError(f"board rejected frame type {typ:#04x} "
                                     f"({len(payload)} payload bytes)")
+                if rtyp == REJECT and len(data) == 2:
+                    self.seq = (self.seq + 1) & 0xFF
+                    why = Reject(data[1]).name if data[1] in Reject._value2member_map_ else data[1]
+                    raise LinkError(f"board rejected command {data[0]} of the frame ({why}); "
+                                    f"none of the frame's commands ran")
                 if rtyp != (typ | 0x80) or (expect_len is not None and len(data) != expect_len):
                     break               # damaged in a CRC-preserving way: impossible, retry
                 self.seq = (self.seq + 1) & 0xFF
@@ -441,13 +543,18 @@ class BoardModel:
                 self.cnt["frames"], self.cnt["crc_errors"], self.cnt["replays"],
                 self.cnt["commands"])
         elif typ == CMDS and n % s.cmd_bytes == 0:
-            words = []
-            for k in range(0, n, s.cmd_bytes):
-                cmd = _signed_args(s.config, unpack_command(s, payload[k:k + s.cmd_bytes]))
-                words += self.engine.execute(cmd)
-                self.cnt["commands"] += 1
-            rtype = CMDS | 0x80
-            reply = b"".join(w.to_bytes(s.resp_bytes, "little") for w in words)[:s.tx_max]
+            wire = [unpack_command(s, payload[k:k + s.cmd_bytes]) for k in range(0, n, s.cmd_bytes)]
+            bad = next(((i, r) for i, c in enumerate(wire) if (r := reject_reason(s.config, c))),
+                       None)
+            if bad is not None:       # validate the whole frame before executing any of it
+                rtype, reply = REJECT, bytes(bad)
+            else:
+                words = []
+                for c in wire:
+                    words += self.engine.execute(_signed_args(s.config, c))
+                    self.cnt["commands"] += 1
+                rtype = CMDS | 0x80
+                reply = b"".join(w.to_bytes(s.resp_bytes, "little") for w in words)[:s.tx_max]
         else:
             rtype, reply = BAD, b""
         self.last_seq, self.rtype, self.reply = seq, rtype, reply

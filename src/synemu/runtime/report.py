@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["emit", "out_dir", "progress", "save_json", "plt"]
+__all__ = ["emit", "out_dir", "file_stem", "progress", "save_json", "plt"]
 
 
 def _default(o):
@@ -39,10 +39,29 @@ def emit(result: dict, summary: str, as_json: bool) -> None:
         print(dumps(result), flush=True)
 
 
-def out_dir(path) -> Path:
+def out_dir(path, option: str = "--out") -> Path:
+    """The output directory ``path``, created if needed and checked writable *before* any
+    work is done (a ValueError naming ``option`` otherwise)."""
+    import os
+    import tempfile
     p = Path(path)
-    p.mkdir(parents=True, exist_ok=True)
+    if p.exists() and not p.is_dir():
+        raise ValueError(f"{option} {p}: is a file, not a directory")
+    try:
+        p.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=p):
+            pass
+    except OSError as e:
+        raise ValueError(f"{option} {p}: cannot write there ({e.strerror or e})") from None
+    if not os.access(p, os.W_OK):
+        raise ValueError(f"{option} {p}: not writable")
     return p
+
+
+def file_stem(name: str) -> str:
+    """A file-name-safe form of a user-given name (a dataset's name, never its path)."""
+    import re
+    return re.sub(r"[^A-Za-z0-9._+-]+", "_", Path(str(name)).name).strip("._") or "data"
 
 
 def save_json(obj, path) -> Path:
@@ -52,10 +71,11 @@ def save_json(obj, path) -> Path:
 
 
 def progress(total=None, desc=None, disable=False, **kw):
-    """A tqdm progress bar on stderr (disabled when stderr is not a terminal and
-    ``disable`` is None)."""
+    """A tqdm progress bar on stderr; off when ``disable`` is true, and also whenever stderr
+    is not a terminal (logs and pipes get no bar)."""
     from tqdm import tqdm
-    return tqdm(total=total, desc=desc, file=sys.stderr, disable=disable, leave=False,
+    return tqdm(total=total, desc=desc, file=sys.stderr, disable=True if disable else None,
+                leave=False,
                 dynamic_ncols=True, **kw)
 
 

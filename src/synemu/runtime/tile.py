@@ -67,8 +67,10 @@ class AmaranthBackend(_SimThreadBackend):
 
     name = "amaranth"
 
-    def __init__(self, config: EngineConfig):
+    def __init__(self, config: EngineConfig, *, force_size: bool = False):
         from ..sim.amaranth_sim import simulate
+        from ..sim.limits import check_sim_size
+        check_sim_size(config, "amaranth", force=force_size)
         self.config = config
         self._req: queue.Queue = queue.Queue()
         self._rep: queue.Queue = queue.Queue()
@@ -110,7 +112,10 @@ class VerilatorBackend(_SimThreadBackend):
     name = "verilator"
     DRIVERS = ("native", "cocotb")
 
-    def __init__(self, config: EngineConfig, *, waves: bool = False, driver: str = "native"):
+    def __init__(self, config: EngineConfig, *, waves: bool = False, driver: str = "native",
+                 force_size: bool = False):
+        from ..sim.limits import check_sim_size
+        check_sim_size(config, "verilator", force=force_size)
         if driver not in self.DRIVERS:
             raise ValueError(f"unknown Verilator driver {driver!r}; use one of {self.DRIVERS}")
         self.config = config
@@ -152,12 +157,15 @@ class Tile:
 
     ``device``: a :class:`~synemu.spec.device.Device` or a device name (then
     ``device_params`` are its parameters); ``rows``, ``cols``, ``lanes`` and ``engine``
-    keyword arguments go to :class:`~synemu.spec.engine.EngineConfig`.
+    keyword arguments go to :class:`~synemu.spec.engine.EngineConfig`; ``backend_options``
+    to the backend named by ``backend`` (e.g. ``{"driver": "cocotb"}`` for ``verilator``);
+    ``force_size``: simulate an array above :data:`synemu.sim.limits.SIM_LIMITS`.
     """
 
     def __init__(self, device: Device | str = "ideal", rows: int = 8, cols: int = 8,
                  lanes: int = 1, *, backend: str = "golden", device_params: dict | None = None,
-                 config: EngineConfig | None = None, **engine):
+                 config: EngineConfig | None = None, backend_options: dict | None = None,
+                 force_size: bool = False, **engine):
         if config is None:
             if isinstance(device, str):
                 device = make_device(device, **(device_params or {}))
@@ -166,7 +174,12 @@ class Tile:
         if isinstance(backend, str):
             if backend not in BACKENDS:
                 raise ValueError(f"unknown backend {backend!r}; available: {', '.join(BACKENDS)}")
-            backend = BACKENDS[backend](config)
+            opts = dict(backend_options or {})
+            if force_size and backend in ("amaranth", "verilator"):
+                opts["force_size"] = True
+            backend = BACKENDS[backend](config, **opts)
+        elif backend_options:
+            raise ValueError("backend_options need a backend name, not a backend object")
         self.backend = backend
 
     # -- life cycle ------------------------------------------------------------------
@@ -315,20 +328,58 @@ class Tile:
                             x=np.asarray(snap.x, dtype=np.int64),
                             globals=json.dumps(snap.globals))
 
-    def load(self, path):
-        """Restore synapse words and inputs saved by :meth:`save` (same config required).
+    def load(self, path, *, partial: bool = False):
+        """Restore a tile saved by :meth:`save` (same config required).
 
-        The golden backend also restores time, sample count and LFSR states; hardware
-        backends have no command to set those, so they keep their own."""
-        with np.load(path, allow_pickle=False) as f:
-            saved = json.loads(str(f["config"]))
-            if saved != json.loads(json.dumps(self.config.to_dict())):
-                raise ValueError(f"{path}: saved tile config differs from this tile's")
-            words, x, g = f["words"], f["x"], json.loads(str(f["globals"]))
+        The whole file is read and checked (keys, shapes, every state word valid for the
+        device, inputs in range) before the tile is touched. The golden backend restores
+        everything: words, inputs, time, sample count, LFSR states. Hardware backends have
+        no command to set time, samples or LFSRs: if the saved ones differ from the
+        hardware's, resuming would give different results, so loading is refused unless
+        ``partial=True`` (then only words and inputs are restored)."""
+        import zipfile
+        import zlib
+        try:
+            with np.load(path, allow_pickle=False) as f:
+                missing = sorted({"config", "words", "x", "globals"} - set(f.files))
+                if missing:
+                    raise ValueError(f"{path}: not a synemu tile checkpoint (missing "
+                                     f"{', '.join(missing)})")
+                saved = json.loads(str(f["config"]))
+                words, x, g = f["words"], f["x"], json.loads(str(f["globals"]))
+        except (OSError, EOFError, zipfile.BadZipFile, zlib.error, json.JSONDecodeError,
+                KeyError) as e:
+            raise ValueError(f"{path}: corrupt or unreadable checkpoint "
+                             f"({type(e).__name__}: {e})") from None
+        if saved != json.loads(json.dumps(self.config.to_dict())):
+            raise ValueError(f"{path}: saved tile config differs from this tile's")
+        cfg = self.config
+        if words.shape != self.shape or words.dtype != np.uint64:
+            raise ValueError(f"{path}: words have shape {words.shape} {words.dtype}, this tile "
+                             f"needs {self.shape} uint64")
+        if x.shape != (cfg.cols,):
+            raise ValueError(f"{path}: x has shape {x.shape}, this tile needs ({cfg.cols},)")
+        for w in words.ravel().tolist():
+            self.device.check_word(int(w))
+        if np.any(x < cfg.x_fmt.min) or np.any(x > cfg.x_fmt.max):
+            raise ValueError(f"{path}: inputs outside the {cfg.x_width}-bit input range")
+        need = {"time", "samples", "rng"}
+        if not need <= set(g):
+            raise ValueError(f"{path}: globals lack {', '.join(sorted(need - set(g)))}")
+        golden = isinstance(self.backend, GoldenBackend)
+        if not golden and not partial:
+            have = self.backend.snapshot().globals
+            diff = sorted(k for k in g if k in have and have[k] != g[k])
+            if diff:
+                raise ValueError(
+                    f"{path}: the {type(self.backend).__name__} cannot restore "
+                    f"{', '.join(diff)} (no hardware command sets them), so training would "
+                    f"resume differently from the saved tile; load it into a golden tile, or "
+                    f"pass partial=True to restore only synapse words and inputs")
         cmds = [Command(Op.WRITE, r, c, int(words[r, c]))
-                for r in range(self.config.rows) for c in range(self.config.cols)]
+                for r in range(cfg.rows) for c in range(cfg.cols)]
         self.execute(cmds + self._x_cmds(x))
-        if isinstance(self.backend, GoldenBackend):
+        if golden:
             e = self.backend.engine
             e.time, e.samples, e.since = g["time"], g["samples"], g.get("since", 0)
             e.rng.set_state(g["rng"])

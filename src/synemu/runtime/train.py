@@ -9,7 +9,7 @@ so a board trains without the host in the loop; the host only streams samples.
 from __future__ import annotations
 
 import time
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, replace
 
 import numpy as np
 
@@ -44,24 +44,50 @@ def prepare_inputs(x: np.ndarray, recipe: Recipe) -> np.ndarray:
 def train_onchip(device: str = "ideal", dataset: str | Dataset = "digits", *,
                  backend: str = "golden", seed: int = 0, recipe: Recipe | None = None,
                  device_params: dict | None = None, epochs: int | None = None,
-                 show_progress: bool = True, chunk: int = 64) -> dict:
+                 show_progress: bool = True, chunk: int = 64, driver: str = "native",
+                 tile: Tile | None = None, limit: int | None = None,
+                 check: bool = False) -> dict:
     """Train a single layer on-chip; returns a JSON-ready result dict.
+
+    The tile is made here (``device``, ``backend``, ``device_params``, ``driver`` for
+    ``verilator``; LFSR seed ``seed + 1``) or passed in as ``tile`` (any backend, e.g. a
+    board: then ``device``/``backend`` only label the result, and ``recipe`` must be the one
+    its engine was configured with). ``limit``: only the first N train and test samples;
+    ``chunk``: samples per ``learn_batch``; ``check``: train a golden tile of the same
+    configuration alongside and compare every prediction and the final state words
+    (``identical_to_golden``).
 
     Result keys: ``train_accuracy`` and ``test_accuracy`` per epoch (fractions),
     ``test_accuracy`` (final), ``predictions`` (final test predictions), ``weights_sha``
     (hash of the final state words), ``seconds``, ``samples_per_s`` and the configuration.
     """
+    import hashlib
+    if chunk < 1:
+        raise ValueError(f"chunk must be at least 1, not {chunk}")
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, seed=0)
     recipe = recipe or recipe_for(device, ds.name)
     if epochs is not None:
         recipe = replace(recipe, epochs=epochs)
+    if recipe.epochs < 1:
+        raise ValueError(f"epochs must be at least 1, not {recipe.epochs}")
     xtr, xte = prepare_inputs(ds.x_train, recipe), prepare_inputs(ds.x_test, recipe)
+    ytr, yte = ds.y_train, ds.y_test
+    if limit is not None:
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        xtr, ytr, xte, yte = xtr[:limit], ytr[:limit], xte[:limit], yte[:limit]
     order_rng = np.random.default_rng(seed)
     hist_train, hist_test = [], []
+    own = tile is None
+    if own:
+        tile = Tile(device, rows=ds.n_classes, cols=xtr.shape[1], lanes=recipe.lanes,
+                    backend=backend, device_params=device_params, seed=seed + 1,
+                    backend_options={"driver": driver} if backend == "verilator" else None,
+                    **recipe.engine_kwargs())
+    golden = Tile(config=tile.config, backend="golden") if check else None
+    identical = True
     t0 = time.perf_counter()
-    with Tile(device, rows=ds.n_classes, cols=xtr.shape[1], lanes=recipe.lanes,
-              backend=backend, device_params=device_params, seed=seed + 1,
-              **recipe.engine_kwargs()) as tile:
+    try:
         bar = progress(total=recipe.epochs * len(xtr), desc=f"train {device}/{backend}",
                        disable=not show_progress)
         for epoch in range(recipe.epochs):
@@ -69,25 +95,37 @@ def train_onchip(device: str = "ideal", dataset: str | Dataset = "digits", *,
             correct = 0
             for i in range(0, len(order), chunk):
                 idx = order[i:i + chunk]
-                pred = tile.learn_batch(xtr[idx], ds.y_train[idx])
-                correct += int(np.sum(pred == ds.y_train[idx]))
+                pred = tile.learn_batch(xtr[idx], ytr[idx])
+                if golden is not None:
+                    identical &= bool(np.array_equal(pred, golden.learn_batch(xtr[idx], ytr[idx])))
+                correct += int(np.sum(pred == ytr[idx]))
                 bar.update(len(idx))
+                done = epoch * len(xtr) + i + len(idx)
+                bar.set_postfix(epoch=epoch + 1, acc=f"{correct / (i + len(idx)):.3f}",
+                                samples_s=f"{done / (time.perf_counter() - t0):.0f}")
             test_pred = tile.predict(xte)
+            if golden is not None:
+                identical &= bool(np.array_equal(test_pred, golden.predict(xte)))
             hist_train.append(correct / len(xtr))
-            hist_test.append(float(np.mean(test_pred == ds.y_test)))
-            bar.set_postfix(epoch=epoch + 1, test=f"{hist_test[-1]:.3f}")
+            hist_test.append(float(np.mean(test_pred == yte)))
         bar.close()
         words = tile.state_words()
+        if golden is not None:
+            identical &= bool(np.array_equal(words, golden.state_words()))
         config = tile.config.to_dict()
+    finally:
+        if own:
+            tile.close()
     seconds = time.perf_counter() - t0
-    import hashlib
+    n = recipe.epochs * len(xtr)
     return {
         "device": device, "backend": backend, "dataset": ds.name, "seed": seed,
         "epochs": recipe.epochs, "recipe": asdict(recipe), "engine": config,
         "train_accuracy_per_epoch": hist_train, "test_accuracy_per_epoch": hist_test,
         "test_accuracy": hist_test[-1], "predictions": test_pred.tolist(),
         "weights_sha": hashlib.sha256(words.tobytes()).hexdigest()[:16],
-        "seconds": seconds, "samples_per_s": recipe.epochs * len(xtr) / seconds,
+        "identical_to_golden": identical if check else None, "samples": n,
+        "seconds": seconds, "samples_per_s": n / seconds,
     }
 
 

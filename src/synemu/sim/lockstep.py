@@ -22,7 +22,7 @@ import numpy as np
 from ..spec.engine import Command, EngineConfig, GoldenEngine, Op
 
 __all__ = ["Snapshot", "Mismatch", "LockstepReport", "random_commands", "n_responses",
-           "compare", "run_lockstep"]
+           "compare", "run_lockstep", "verilator_lockstep"]
 
 
 @dataclass
@@ -190,3 +190,38 @@ async def run_lockstep(driver, config: EngineConfig, commands, *, golden=None,
         if progress is not None:
             progress(1)
     return report
+
+
+def verilator_lockstep(config: EngineConfig, streams, *, driver: str = "native",
+                       waves: bool | str = False, progress=None) -> list[LockstepReport]:
+    """Lockstep of one or more command streams on one Verilator simulation of
+    ``ArrayEngine(config, debug=True)`` (the twin of
+    :func:`synemu.sim.amaranth_sim.amaranth_lockstep`): each stream continues from the state
+    the previous one left, the golden engine carried along, so one build checks many
+    streams. ``streams``: a list of command lists (or one list). ``driver``: ``"native"``
+    (the compiled driver, vectorised compare) or ``"cocotb"`` (the conformance testbench).
+    Returns one report per stream."""
+    if streams and isinstance(streams[0], Command):
+        streams = [streams]
+    golden = GoldenEngine(config)
+    reports = []
+    if driver == "native":
+        from .native_engine import NativeEngineSession, native_lockstep
+        with NativeEngineSession(config, waves=waves) as s:
+            for cmds in streams:
+                reports.append(native_lockstep(config, cmds, session=s, golden=golden,
+                                               progress=progress))
+        return reports
+    if driver != "cocotb":
+        raise ValueError(f"unknown Verilator driver {driver!r}; use native or cocotb")
+    import asyncio
+
+    from .remote import SessionDriver, VerilatorSession
+    with VerilatorSession(config, waves=bool(waves)) as s:
+        drv = SessionDriver(s)
+
+        async def go():
+            return [await run_lockstep(drv, config, cmds, golden=golden) for cmds in streams]
+
+        reports = asyncio.run(go())
+    return reports

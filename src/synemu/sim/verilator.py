@@ -92,6 +92,25 @@ def default_build_root() -> Path:
     return Path(env).expanduser() if env else Path.home() / ".cache" / "synemu" / "verilator"
 
 
+def _build_root(build_root) -> Path:
+    """The build cache directory, created and checked writable (a ValueError naming where
+    it came from, e.g. ``SYNEMU_BUILD_DIR``, if it cannot be used)."""
+    root = Path(build_root).expanduser() if build_root is not None else default_build_root()
+    what = ("build_root" if build_root is not None else
+            "SYNEMU_BUILD_DIR" if os.environ.get("SYNEMU_BUILD_DIR") else "the build cache")
+    if root.exists() and not root.is_dir():
+        raise ValueError(f"{what} {root}: is a file, not a directory")
+    try:
+        root.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=root):
+            pass
+    except OSError as e:
+        raise ValueError(f"{what} {root}: cannot write Verilator builds there "
+                         f"({e.strerror or e}); set SYNEMU_BUILD_DIR to a writable "
+                         f"directory") from None
+    return root
+
+
 def verilog_of(component, name: str = "top", *, ports=None, emit_src: bool = False) -> str:
     """Verilog for an Amaranth design (top module ``name``, ports ``clk``/``rst`` + signature).
 
@@ -216,7 +235,7 @@ def build(verilog_text: str, toplevel: str = "top", *, build_root=None,
 
     if target not in TARGETS:
         raise ValueError(f"unknown Verilator build target {target!r}; use one of {TARGETS}")
-    root = Path(build_root).expanduser() if build_root is not None else default_build_root()
+    root = _build_root(build_root)
     fmt = _wave_format(waves)
     args = list(DEFAULT_BUILD_ARGS) + (["--trace-fst"] if fmt == "fst" else []) + list(build_args)
     ident = [_CACHE_FORMAT, verilog_text, toplevel, fmt, args, verilator_version()]
@@ -288,7 +307,7 @@ def build_design(design_id, make_verilog, toplevel: str, *, build_root=None,
     config) plus a hash of the synemu sources and the Amaranth version index the
     Verilog-keyed cache (``<build_root>/.index``). A missing or stale entry falls back
     to generating the Verilog and :func:`build`."""
-    root = Path(build_root).expanduser() if build_root is not None else default_build_root()
+    root = _build_root(build_root)
     fmt = _wave_format(waves)
     ident = hashlib.sha256(json.dumps(
         [_CACHE_FORMAT, design_id, toplevel, fmt, list(build_args), target,

@@ -60,10 +60,17 @@ class Device:
     """
 
     name: ClassVar[str] = "device"
-    #: width of the device's per-lane LFSR (0: the device draws no random numbers)
-    rand_width: ClassVar[int] = 0
-    #: True if TICK must visit every synapse (False: only the global time advances)
-    tick_sweeps: ClassVar[bool] = False
+
+    # -- may be overridden, by a property (when parameters decide) or a class attribute --
+    @property
+    def rand_width(self) -> int:
+        """Width (bits) of the device's per-lane LFSR (0: the device draws no random numbers)."""
+        return 0
+
+    @property
+    def tick_sweeps(self) -> bool:
+        """True if TICK must visit every synapse (False: only the global time advances)."""
+        return False
 
     # -- to be provided by subclasses -------------------------------------------------
     @property

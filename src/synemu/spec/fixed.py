@@ -201,7 +201,8 @@ class QFormat:
 
 
 def saturate(v, width: int, signed: bool = True):
-    """Clamp ``v`` to a ``width``-bit register (int64 result)."""
+    """Clamp ``v`` to a ``width``-bit register, two's complement if ``signed`` else unsigned
+    (int64 result; the hardware form is :func:`synemu.gateware.fixed.saturate`)."""
     return IntFormat(width, signed).saturate(v)
 
 

@@ -43,14 +43,14 @@ __all__ = [
     "MIN_WIDTH", "MAX_WIDTH", "TABLE_MAX_WIDTH", "XAPP052_TAPS", "GALOIS_TAPS",
     "FIBONACCI_TAPS", "galois_mask", "fibonacci_taps", "is_primitive",
     "validate_width", "validate_seeds", "galois_step", "fibonacci_step",
-    "lane_seeds", "splitmix64", "LFSRBank", "GaloisLFSR", "FibonacciLFSR",
+    "lane_seeds", "splitmix64", "fast_draw", "LFSRBank", "GaloisLFSR", "FibonacciLFSR",
 ]
 
 MIN_WIDTH = 3
 MAX_WIDTH = 64
 TABLE_MAX_WIDTH = 20   # draw() uses a cached full-cycle table up to this width
 # draw() steps plain Python ints up to this many words (n * lanes): below these sizes that
-# beats the cycle table / the jump-ahead doubling (the words are the same)
+# beats the cycle table / fast_draw and its one-off table build (the words are the same)
 PY_DRAW_MAX_TABLE = 8
 PY_DRAW_MAX_JUMP = 4096
 
@@ -305,48 +305,89 @@ def _galois_step_vec(s: np.ndarray, mask: np.uint64) -> np.ndarray:
     return (s >> np.uint64(1)) ^ (mask & (np.uint64(0) - (s & np.uint64(1))))
 
 
-def _apply_linear(cols: np.ndarray, states: np.ndarray) -> np.ndarray:
-    """Apply the GF(2)-linear map with column images ``cols[i] = A(1 << i)``."""
-    out = np.zeros_like(states)
-    zero = np.uint64(0)
-    for i, c in enumerate(cols):
-        out ^= c & (zero - ((states >> np.uint64(i)) & np.uint64(1)))
+#: words per block of :func:`fast_draw` (its tables hold ``256 * BLOCK`` words per state byte)
+_BLOCK = 2048
+
+
+def _make_block_tables(width: int, mask: int, block: int) -> np.ndarray:
+    """``tab[j, v, i]`` = Galois state after ``i + 1`` steps from the state ``v << 8j`` (only
+    its bits below ``width``); shape ``(ceil(width/8), 256, block)``. The step is GF(2)-linear,
+    so ``block`` words from any state are the XOR of its bytes' entries."""
+    m = np.uint64(mask)
+    s = np.array([1 << b for b in range(width)], dtype=np.uint64)
+    cols = np.empty((width, block), dtype=np.uint64)
+    for i in range(block):
+        s = _galois_step_vec(s, m)
+        cols[:, i] = s
+    nbytes = (width + 7) // 8
+    tab = np.zeros((nbytes, 256, block), dtype=np.uint64)
+    for j in range(nbytes):
+        for v in range(1, 256):
+            low = (v & -v).bit_length() - 1     # tab[v] = tab[v without its lowest bit] ^ ...
+            bit = 8 * j + low
+            if bit < width:
+                tab[j, v] = tab[j, v & (v - 1)] ^ cols[bit]
+            else:
+                tab[j, v] = tab[j, v & (v - 1)]
+    tab.setflags(write=False)
+    return tab
+
+
+@lru_cache(maxsize=8)
+def _block_tables(width: int, mask: int) -> np.ndarray:
+    return _make_block_tables(width, mask, _BLOCK)
+
+
+def fast_draw(width: int, state, n: int, mask: int | None = None) -> np.ndarray:
+    """The words ``LFSRBank(width, state, mask).draw(n)`` returns (uint64, shape
+    ``(n, lanes)``: row ``i`` holds the lane states after step ``i + 1``), without a bank.
+
+    ``width``: 3..64 bits; ``state``: the lanes' current states (uint64, any shape, taken
+    flat; nonzero ``width``-bit values as :class:`LFSRBank` holds them); ``n >= 0``;
+    ``mask``: the Galois mask (default ``GALOIS_TAPS[width]``). The caller advances its
+    state to the last row. Vectorised over lanes by GF(2)-linear blocks: the first word is
+    one step, then every block of up to ``2048`` words is the XOR of one cached table row per
+    byte of the state (tables of ``ceil(width/8) * 256 * 2048`` words, built once per
+    ``(width, mask)`` in tens of ms and cached). :meth:`LFSRBank.draw` uses it above
+    ``TABLE_MAX_WIDTH`` bits (or with a custom mask) for draws of more than
+    ``PY_DRAW_MAX_JUMP`` words, and the same blocks build its full-cycle tables.
+    """
+    width = validate_width(width)
+    mask = galois_mask(width, mask)
+    n = int(n)
+    if n < 0:
+        raise ValueError(f"draw count must be >= 0, got {n}")
+    state = np.array(state, dtype=np.uint64).reshape(-1)
+    out = np.empty((n, state.size), dtype=np.uint64)
+    if n:
+        out[0] = _galois_step_vec(state, np.uint64(mask))
+        if n > 1:
+            _blocks(out, _block_tables(width, mask))
     return out
 
 
-@lru_cache(maxsize=None)
-def _jump_cols(width: int, mask: int, log2_steps: int) -> np.ndarray:
-    """Column images of the Galois step map raised to ``2**log2_steps``."""
-    if log2_steps == 0:
-        basis = np.array([1 << i for i in range(width)], dtype=np.uint64)
-        cols = _galois_step_vec(basis, np.uint64(mask))
-    else:
-        half = _jump_cols(width, mask, log2_steps - 1)
-        cols = _apply_linear(half, half)
-    cols.setflags(write=False)
-    return cols
-
-
-def _sequence(first: np.ndarray, n: int, width: int, mask: int) -> np.ndarray:
-    """Rows ``k = 0..n-1`` = ``step**k(first)`` (shape ``(n,) + first.shape``), by doubling."""
-    out = np.empty((n,) + first.shape, dtype=np.uint64)
-    if n == 0:
-        return out
-    out[0] = first
-    filled, k = 1, 0
-    while filled < n:
-        take = min(filled, n - filled)
-        out[filled:filled + take] = _apply_linear(_jump_cols(width, mask, k), out[:take])
-        filled += take
-        k += 1
-    return out
+def _blocks(out: np.ndarray, tab: np.ndarray) -> None:
+    """Fill rows ``1..`` of ``out`` with the words after row 0 (block tables ``tab``)."""
+    n, block = len(out), tab.shape[2]
+    ff = np.uint64(255)
+    s, done = out[0], 1
+    while done < n:
+        k = min(block, n - done)
+        blk = np.zeros((out.shape[1], k), dtype=np.uint64)
+        for j in range(tab.shape[0]):
+            blk ^= tab[j, ((s >> np.uint64(8 * j)) & ff).astype(np.intp), :k]
+        out[done:done + k] = blk.T
+        s = blk[:, -1]
+        done += k
 
 
 @lru_cache(maxsize=8)
 def _cycle_table(width: int, mask: int) -> tuple[np.ndarray, np.ndarray]:
     """(seq, index): ``seq[k] = step**k(1)`` over the full period, ``index[seq[k]] = k``."""
     period = (1 << width) - 1
-    seq = _sequence(np.array(1, dtype=np.uint64), period, width, mask)
+    seq = np.ones((period, 1), dtype=np.uint64)    # step**0(1) = 1, then fast_draw's blocks
+    _blocks(seq, _make_block_tables(width, mask, 1 << (width + 1) // 2))  # ~sqrt(period)
+    seq = seq.reshape(-1)
     index = np.full(1 << width, -1, dtype=np.int64)
     index[seq] = np.arange(period, dtype=np.int64)
     if index[0] != -1 or (index[1:] < 0).any():
@@ -362,7 +403,7 @@ class LFSRBank:
     ``draw(n)`` returns the states after each of the next ``n`` steps (shape (n, P)).
     Small draws (``n * P`` up to ``PY_DRAW_MAX_TABLE`` / ``PY_DRAW_MAX_JUMP`` words) step
     Python ints directly; larger ones copy runs of a cached full-cycle table up to
-    ``TABLE_MAX_WIDTH`` bits and, above, generate the rows by jump-ahead doubling
+    ``TABLE_MAX_WIDTH`` bits and, above (or with a custom mask), use :func:`fast_draw`
     (vectorised over lanes). All produce the same words.
     """
 
@@ -401,8 +442,7 @@ class LFSRBank:
             rows = (pos[None, :] + np.arange(1, n + 1, dtype=np.int64)[:, None]) % len(seq)
             out = seq[rows]
         else:
-            first = _galois_step_vec(self.state, self._mask64)
-            out = _sequence(first, n, self.width, self.mask)
+            out = fast_draw(self.width, self.state, n, self.mask)
         self.state = out[-1].copy()
         return out
 

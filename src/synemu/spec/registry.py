@@ -49,7 +49,11 @@ class DevicePlugin:
     recipes     dataset name -> :class:`~synemu.spec.recipe.Recipe` for on-chip training
                 (datasets not listed use :data:`~synemu.spec.recipe.DEFAULT_RECIPES`)
     commands    optional ``"module:function"``; ``function(subparsers)`` adds the device's
-                own CLI experiments (``synemu <device> <experiment>``)
+                own CLI experiments (``synemu <device> <experiment>``); the module may
+                define ``LEGACY`` (old top-level command name -> experiment name)
+    trainer     optional ``"module:function"``; ``function(args) -> exit code`` handles
+                ``synemu train --device NAME`` instead of the on-chip delta rule (the MTJ
+                STDP network)
     summary     one line for ``synemu devices``
     origin      filled in by discovery: the distribution (name and version) it came from
     """
@@ -59,6 +63,7 @@ class DevicePlugin:
     rule: str
     recipes: Mapping[str, Recipe] = field(default_factory=dict)
     commands: str | None = None
+    trainer: str | None = None
     summary: str = ""
     origin: str = ""
 

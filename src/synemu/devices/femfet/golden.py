@@ -234,11 +234,11 @@ class FeMFETDevice(Device):
         return int(round(256 * float(self.prog_error)))
 
     @cached_property
-    def rand_width(self) -> int:  # overrides the class variable: 0 = no device LFSR
+    def rand_width(self) -> int:  # 0 = no device LFSR
         return 9 + 2 * self.c2c_bits if (self.prog_q or self.c2c_bits) else 0
 
     @cached_property
-    def tick_sweeps(self) -> bool:  # overrides the class variable
+    def tick_sweeps(self) -> bool:
         return self.leak_shift is not None
 
     @cached_property

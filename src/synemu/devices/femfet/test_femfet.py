@@ -4,7 +4,6 @@ transfer rules, many stream seeds, directed edge cases)."""
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import os
 
@@ -13,13 +12,13 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings, strategies as st
 
 from synemu.spec.registry import make_device
-from synemu.spec.engine import Command, EngineConfig, GoldenEngine, Op
+from synemu.spec.engine import Command, EngineConfig, Op
 from synemu.devices.femfet.golden import WC_BITS, FeMFETDevice
 from synemu.devices.femfet.physics import FeMFETPhysics
 from synemu.devices.ideal.golden import IdealDevice
 from synemu.spec.lfsr import LFSRBank, lane_seeds
 from synemu.sim.amaranth_sim import amaranth_lockstep
-from synemu.sim.lockstep import random_commands, run_lockstep
+from synemu.sim.lockstep import random_commands
 
 
 def st1(dev, **kw):
@@ -343,17 +342,12 @@ VL_SEEDS = (0, 1, 2, 3)
 @pytest.mark.verilator
 @pytest.mark.parametrize("name", list(CONFIGS))
 def test_verilator_lockstep(name):
-    from synemu.sim.remote import SessionDriver, VerilatorSession
+    from synemu.sim.lockstep import verilator_lockstep
     cfg = engine_config(name, rows=2, cols=4, lanes=2)
-    total = 0
-    with VerilatorSession(cfg) as s:
-        drv = SessionDriver(s)
-        # directed stream first (fresh hardware = fresh golden), then random streams, each
-        # continuing from the state the previous one left (golden carried along)
-        golden = GoldenEngine(cfg)
-        streams = [directed_commands(cfg)] + [random_commands(cfg, seed, VL_OPS) for seed in VL_SEEDS]
-        for cmds in streams:
-            rep = asyncio.run(run_lockstep(drv, cfg, cmds, golden=golden))
-            assert rep.ok, rep.mismatches[0]
-            total += rep.commands
-    assert total >= 4 * VL_OPS
+    # directed stream first (fresh hardware = fresh golden), then random streams, each
+    # continuing from the state the previous one left (golden carried along)
+    streams = [directed_commands(cfg)] + [random_commands(cfg, seed, VL_OPS) for seed in VL_SEEDS]
+    reps = verilator_lockstep(cfg, streams, driver="cocotb")
+    for rep in reps:
+        assert rep.ok, rep.mismatches[0]
+    assert sum(r.commands for r in reps) >= 4 * VL_OPS

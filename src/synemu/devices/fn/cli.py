@@ -1,4 +1,4 @@
-"""``synemu fn-trajectory`` and ``synemu fn-compare``: FN-DAM fidelity and learning.
+"""``synemu fn trajectory`` and ``synemu fn compare``: FN-DAM fidelity and learning.
 
 fn-trajectory  counter emulator vs closed-form physics: free-decay trajectory, error at
                1 h / 1 day / 1e6 s, step-size decay exponent, weight resolution, weight
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...cli.main import add_common, add_device_args
+from ...cli.common import add_common, add_device_args, positive_int
 from ...runtime.report import emit, out_dir, plt, save_json
 
 __all__ = ["register", "cmd_fn_trajectory", "cmd_fn_compare"]
@@ -166,23 +166,28 @@ def cmd_fn_compare(args):
     return 0
 
 
+#: old flat command names (one release)
+LEGACY = {"fn-trajectory": "trajectory", "fn-compare": "compare"}
+
+
 def register(sub):
-    p = sub.add_parser("fn-trajectory", help="FN-DAM: decay-counter emulator vs physics")
+    """``synemu fn trajectory`` and ``synemu fn compare``."""
+    p = sub.add_parser("trajectory", help="FN-DAM: decay-counter emulator vs physics")
     add_device_args(p, default="fn")
     p.set_defaults(preset="paper")
-    p.add_argument("--points", type=int, default=60, help="trajectory points (log-spaced)")
+    p.add_argument("--points", type=positive_int, default=60, help="trajectory points (log-spaced)")
     p.add_argument("--backend", choices=["golden", "amaranth", "verilator"], default="golden",
                    help="also run the trajectory on this hardware backend")
     add_common(p, "runs")
     p.set_defaults(func=cmd_fn_trajectory)
 
-    c = sub.add_parser("fn-compare", help="FN-DAM on-chip learning vs float SGD baselines")
+    c = sub.add_parser("compare", help="FN-DAM on-chip learning vs float SGD baselines")
     add_device_args(c, default="fn")
     c.set_defaults(preset="paper")
     c.add_argument("--dataset", default="digits")
-    c.add_argument("--seeds", type=int, default=3)
+    c.add_argument("--seeds", type=positive_int, default=3)
     c.add_argument("--sample-s", type=float, default=10.0,
                    help="emulated seconds per training sample (default %(default)s)")
-    c.add_argument("--epochs", type=int, default=None)
+    c.add_argument("--epochs", type=positive_int, default=None)
     add_common(c, "runs")
     c.set_defaults(func=cmd_fn_compare)

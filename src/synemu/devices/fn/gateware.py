@@ -17,7 +17,8 @@ integer results are the golden model's, bit for bit. Per lane (``B = code_bits``
   carrying it through the levels: E FFs and an E-bit mux per level and node). Age and the
   decided prefix of ``j`` are carried in registers; the node's code, counter and ``n`` come
   from shared delay lines (:meth:`DeviceRule.delay`).
-* UPDATE, on the last four clocks: ``pulse_rom`` (clock ``L-3``), then a dwell ROM
+* UPDATE (the rule of :meth:`~synemu.devices.fn.golden.FNDevice.pulse_node`), on the
+  last four clocks: ``pulse_rom`` (clock ``L-3``), then a dwell ROM
   (``dwell[n] = enter_rom[n-1] - enter_rom[n]``, ``dwell[0] = 0``; ``2**B`` x C) at
   ``n1`` and ``n1-1`` (clock ``L-2``), the fraction x dwell product (``frac_bits`` x C,
   clock ``L-1``) and the counter arithmetic (clock ``L``); its inputs come from the delay

@@ -225,10 +225,6 @@ class FNDevice(Device):
     def _rom_list(self) -> list:
         return self.pulse_rom.tolist()
 
-    @cached_property
-    def _enter_list(self) -> list:
-        return self.enter_rom.tolist()
-
     @property
     def q_width(self) -> int:
         return self.code_bits + self.frac_bits
@@ -282,19 +278,56 @@ class FNDevice(Device):
                 "nr": np.asarray(nr).astype(f_nr.dtype),
                 "cr": np.asarray(cr).astype(f_cr.dtype)}
 
+    def _pulse_addr(self, code, m1):
+        """Pulse ROM address of width index ``m1 = |pulse| - 1`` at ``code``."""
+        return ((code >> self.rom_shift) << self.mag_bits) | m1
+
     def pulse_codes(self, code, pulse):
         """Code drop x 2**frac_bits (pulse ROM word) of a pulse of signed count ``pulse`` on
         a node at ``code`` (0 where ``pulse == 0``)."""
         code = np.asarray(code, np.int64)
         m = np.abs(np.asarray(pulse, np.int64))
-        addr = ((code >> self.rom_shift) << self.mag_bits) | np.maximum(m - 1, 0)
-        return np.where(m > 0, self.pulse_rom[addr], 0)
+        return np.where(m > 0, self.pulse_rom[self._pulse_addr(code, np.maximum(m - 1, 0))], 0)
 
-    def _pulse_node(self, code, cnt, q, maximum=np.maximum, where=np.where, dwell=None):
-        """New (code, counter) of a node dropping ``q / 2**frac_bits`` codes (module doc).
+    def pulse_node(self, code, counter, pulse):
+        """The pulse rule of one floating-gate node (the ``update(p)`` rule of the module doc).
 
-        Elementwise on NumPy arrays; with ``maximum=max``, ``where=_py_where`` and the dwell
-        ROM as a list, the same rule on Python ints (one synapse)."""
+        ``code``     the node's voltage code, ``code_bits`` bits unsigned (0 .. 2**code_bits-1;
+                     ``V = v_min_v + code * lsb_v``, code 0 is the floor);
+        ``counter``  its down-counter, ``counter_bits`` bits unsigned, in ticks of ``tick_s``
+                     seconds (the time left before the node decays to ``code - 1``);
+        ``pulse``    a signed pulse count, ``pulse_bits`` bits two's complement: ``|pulse|``
+                     (1 .. 2**(pulse_bits-1)) is the pulse width in units of ``t_pulse_s``
+                     at amplitude ``vp_v``. The sign only selects the node in :meth:`update`
+                     (``> 0`` pulses R, ``< 0`` pulses L) and is ignored here; ``pulse == 0``
+                     leaves the node unchanged.
+
+        The node drops ``q >> frac_bits`` whole codes (``q`` = :meth:`pulse_codes`) and the
+        fraction of ``q`` is taken from its counter (possibly one more code step); reaching
+        code 0 gives ``(0, 0)``. The hardware form is the UPDATE of
+        :class:`synemu.devices.fn.gateware.FNRule`, bit for bit.
+
+        Returns the new ``(code, counter)``: int64 arrays of the broadcast shape of the
+        arguments (elementwise), or Python ints when all three arguments are Python ints
+        (the scalar fast path of the engine's UPDATE: the same rule on ints, no NumPy).
+        """
+        if type(code) is int and type(counter) is int and type(pulse) is int:
+            if pulse == 0:
+                return code, counter
+            q = self._rom_list[self._pulse_addr(code, abs(pulse) - 1)]
+            return self._drop(code, counter, q, max, _py_where, self._dwell_list)
+        code = np.asarray(code, np.int64)
+        counter = np.asarray(counter, np.int64)
+        m = np.abs(np.asarray(pulse, np.int64))
+        q = self.pulse_rom[self._pulse_addr(code, np.maximum(m - 1, 0))]
+        new_code, new_cnt = self._drop(code, counter, q)
+        on = m > 0
+        return np.where(on, new_code, code), np.where(on, new_cnt, counter)
+
+    def _drop(self, code, cnt, q, maximum=np.maximum, where=np.where, dwell=None):
+        """New (code, counter) of a node dropping ``q / 2**frac_bits`` codes (the body of
+        :meth:`pulse_node`). Elementwise on NumPy arrays; with ``maximum=max``,
+        ``where=_py_where`` and the dwell ROM as a list, the same rule on Python ints."""
         if dwell is None:
             dwell = self._dwell_rom
         g = self.frac_bits
@@ -314,12 +347,10 @@ class FNDevice(Device):
     def _update_one(self, values, pulse, rand, time):
         if pulse == 0:
             return values
-        # update() of one synapse on Python ints: the pulsed node's pulse-ROM word, then
-        # the same node rule
+        # update() of one synapse on Python ints (pulse_node's scalar path)
         node = "r" if pulse > 0 else "l"
-        code, cnt = int(values["n" + node]), int(values["c" + node])
-        q = self._rom_list[((code >> self.rom_shift) << self.mag_bits) | (abs(pulse) - 1)]
-        new_code, new_cnt = self._pulse_node(code, cnt, q, max, _py_where, self._dwell_list)
+        new_code, new_cnt = self.pulse_node(int(values["n" + node]), int(values["c" + node]),
+                                            int(pulse))
         return {**values, "n" + node: new_code, "c" + node: new_cnt}
 
     def update(self, state, pulse, rand=None, *, time=0):
@@ -332,8 +363,7 @@ class FNDevice(Device):
             if p == 0:
                 return self._pack_fields(nl, cl, nr, cr)
             code, cnt = (nr, cr) if p > 0 else (nl, cl)
-            q = self.pulse_rom[((code >> self.rom_shift) << self.mag_bits) | (abs(p) - 1)]
-            new_code, new_cnt = self._pulse_node(code, cnt, q)
+            new_code, new_cnt = self.pulse_node(code, cnt, pulse)
             return (self._pack_fields(nl, cl, new_code, new_cnt) if p > 0
                     else self._pack_fields(new_code, new_cnt, nr, cr))
         # (no explicit broadcasting needed: every step below is elementwise, and each
@@ -342,11 +372,8 @@ class FNDevice(Device):
         right, left = pulse > 0, pulse < 0
         code = np.where(right, nr, nl)
         cnt = np.where(right, cr, cl)
-        # pulse_codes without its ``pulse == 0`` masking: where the pulse is 0 neither node
-        # takes the new values below
-        m = np.abs(pulse)
-        q = self.pulse_rom[((code >> self.rom_shift) << self.mag_bits) | np.maximum(m - 1, 0)]
-        new_code, new_cnt = self._pulse_node(code, cnt, q)
+        # where the pulse is 0 neither node takes the new values
+        new_code, new_cnt = self.pulse_node(code, cnt, pulse)
         return self._pack_fields(np.where(left, new_code, nl), np.where(left, new_cnt, cl),
                                  np.where(right, new_code, nr), np.where(right, new_cnt, cr))
 

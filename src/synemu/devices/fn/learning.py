@@ -37,7 +37,7 @@ from ...runtime.datasets import load_dataset
 from ...runtime.report import progress
 from ...runtime.train import Recipe, prepare_inputs
 
-__all__ = ["train_fn", "train_fn_physics", "train_float", "unit_step", "compare", "summarize", "fidelity", "pulse_node_scalar"]
+__all__ = ["train_fn", "train_fn_physics", "train_float", "unit_step", "compare", "summarize", "fidelity"]
 
 from .presets import PAPER_DIGITS
 
@@ -104,7 +104,7 @@ def train_fn(device="paper", dataset="digits", *, seed: int = 0, recipe: Recipe 
             if nz.any():
                 energy += float(dev.pulse_energy_j(eng.state, pulses).sum())
                 updates += int(nz.sum())
-            correct += eng._learn(label) == label
+            correct += eng.execute(Command(Op.LEARN, 0, 0, label))[0] == label
             if ticks:
                 eng.execute(tick)
             bar.update(1)
@@ -265,25 +265,6 @@ def compare(device="paper", dataset="digits", *, seeds=(0, 1, 2), sample_s: floa
 
 
 # -- fidelity of the counter emulation vs the closed-form physics ---------------------------
-def pulse_node_scalar(dev: FNDevice, code: int, cnt: int, pulse: int) -> tuple[int, int]:
-    """Pure-Python replica of the pulsed node in :meth:`FNDevice.update` (fast loops)."""
-    rom, e, g = dev._rom_list, dev._enter_list, dev.frac_bits
-    mag = abs(pulse)
-    if mag == 0:
-        return code, cnt
-    q = rom[((code >> dev.rom_shift) << dev.mag_bits) | (mag - 1)]
-    n1 = code - (q >> g)
-    if n1 <= 0:
-        return 0, 0
-    e1, e0, em = e[n1], e[n1 - 1], e[max(n1 - 2, 0)]
-    c1 = cnt - (((q & ((1 << g) - 1)) * (e0 - e1)) >> g)
-    if c1 > 0:
-        return n1, c1
-    if n1 == 1:
-        return 0, 0
-    return n1 - 1, max(c1 + em - e0, 0)
-
-
 def fidelity(device="paper", *, points: int = 60) -> dict:
     """Counter emulator vs closed-form physics (golden model; the hardware is bit-identical).
 
@@ -326,13 +307,13 @@ def fidelity(device="paper", *, points: int = 60) -> dict:
     lt = np.log(ages + p.t0_s)
     gamma_emu = -float(np.polyfit(lt, np.log(drops), 1)[0])
     gamma_phys = -float(np.polyfit(lt, np.log(phys_drops), 1)[0])
-    # 3. resolution: unit pulses on R from V0 to the floor (scalar replica of dev.update)
+    # 3. resolution: unit pulses on R from V0 to the floor (pulse_node on Python ints)
     nl = dev.n_codes - 1
     nr, cr = nl, dev.init_counter
     seen = {0}
     pulses_to_floor = 0
     while nr > 0 and pulses_to_floor < 1 << 22:
-        nr, cr = pulse_node_scalar(dev, nr, cr, 1)
+        nr, cr = dev.pulse_node(nr, cr, 1)
         seen.add((nl - nr) >> dev.weight_shift)
         pulses_to_floor += 1
     # 4. free decay of a programmed weight

@@ -78,7 +78,7 @@ class FNParams:
 PRESETS: dict[str, dict] = {
     "illustrative": dict(
         params=FNParams(),
-        provenance=("DESIGN.md §1 illustrative preset (physically self-consistent placeholder, "
+        provenance=("illustrative preset (docs/design.md; physically self-consistent placeholder, "
                     "not a fit): A = 1 µm², t_ox = 12 nm, C = 1 pF, V0 = 8 V; beta chosen so "
                     "k2 = beta*t_ox ≈ 304 V, alpha so k1 ≈ 2.4e12 1/s, hence t0 ≈ 1.3e4 s, "
                     "V(1 h) ≈ 7.950 V, V(1 day) ≈ 7.597 V, V(1e6 s) ≈ 7.181 V. Vp = 1.15 V "

@@ -12,7 +12,7 @@ RECIPES = {
 
 #: FN-DAM on digits with the ``paper`` (and ``board``) preset, whose weights are codes of
 #: 15.3 uV (a unit pulse ~ 4.8 codes): larger targets and eta 17 to match; nearest-even
-#: pulses (deterministic, so the host can account energy). Used by ``synemu fn learn`` and
+#: pulses (deterministic, so the host can account energy). Used by ``synemu fn compare`` and
 #: the demo's FN-DAM leg.
 PAPER_DIGITS = Recipe(x_bits=5, bias=True, t_pos=16384, t_neg=-16384, eta=17, err_width=20,
                       rounding="nearest_even", lanes=4, epochs=8)

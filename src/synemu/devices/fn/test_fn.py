@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 
 import numpy as np
 import pytest
@@ -325,21 +324,11 @@ def test_random_lockstep_amaranth(extra):
 
 @pytest.mark.verilator
 def test_lockstep_verilator_many_seeds():
-    from synemu.sim.remote import SessionDriver, VerilatorSession
+    from synemu.sim.lockstep import verilator_lockstep
     cfg = tiny_config()
-    with VerilatorSession(cfg) as s:
-        drv = SessionDriver(s)
-        golden = GoldenEngine(cfg)
-
-        async def go():
-            out = [await run_lockstep(drv, cfg, directed_commands(cfg), golden=golden),
-                   await run_lockstep(drv, cfg, deep_search_commands(cfg), golden=golden)]
-            for seed in range(10):
-                out.append(await run_lockstep(drv, cfg, fn_commands(cfg, 100 + seed, 120),
-                                              golden=golden))
-            return out
-
-        reps = asyncio.run(go())
+    streams = [directed_commands(cfg), deep_search_commands(cfg)]
+    streams += [fn_commands(cfg, 100 + seed, 120) for seed in range(10)]
+    reps = verilator_lockstep(cfg, streams, driver="cocotb")
     assert all(r.ok for r in reps), [r.mismatches for r in reps if not r.ok]
     assert sum(r.commands for r in reps) == (len(directed_commands(cfg)) + 1200
                                               + len(deep_search_commands(cfg)))
@@ -360,10 +349,28 @@ def test_fidelity_paper_preset():
     assert wd["decay_exponent_emulator"] == pytest.approx(wd["decay_exponent_physics"], abs=0.02)
 
 
-def test_scalar_pulse_replica_matches_update():
-    from synemu.devices.fn.learning import pulse_node_scalar
+def _pulse_node_reference(d: FNDevice, code: int, cnt: int, pulse: int) -> tuple[int, int]:
+    """The pulse rule of the golden module doc, written independently from ``enter_rom``."""
+    e, g = d.enter_rom.tolist(), d.frac_bits
+    if pulse == 0:
+        return code, cnt
+    q = int(d.pulse_codes(code, pulse))
+    n1 = code - (q >> g)
+    if n1 <= 0:
+        return 0, 0
+    e1, e0, em = e[n1], e[n1 - 1], e[max(n1 - 2, 0)]
+    c1 = cnt - (((q & ((1 << g) - 1)) * (e0 - e1)) >> g)
+    if c1 > 0:
+        return n1, c1
+    if n1 == 1:
+        return 0, 0
+    return n1 - 1, max(c1 + em - e0, 0)
+
+
+def test_pulse_node_scalar_and_vector_match_update():
     d = FNDevice(**TINY)
     rng = np.random.default_rng(5)
+    codes, cnts, ps, exp = [], [], [], []
     for _ in range(300):
         code = int(rng.integers(0, d.n_codes))
         cnt = int(rng.integers(0, 1 << d.counter_bits))
@@ -371,7 +378,20 @@ def test_scalar_pulse_replica_matches_update():
         s = d.update({"nl": np.array(code), "cl": np.array(cnt), "nr": np.array(code),
                       "cr": np.array(cnt)}, np.array(p))
         node = "r" if p > 0 else "l"
-        assert pulse_node_scalar(d, code, cnt, p) == (int(s["n" + node]), int(s["c" + node]))
+        ref = _pulse_node_reference(d, code, cnt, p)
+        assert ref == (int(s["n" + node]), int(s["c" + node]))
+        got = d.pulse_node(code, cnt, p)                  # scalar path: Python ints
+        assert got == ref and all(type(v) is int for v in got)
+        codes.append(code), cnts.append(cnt), ps.append(p), exp.append(ref)
+    # vectorised path: elementwise the same, int64, broadcast shape
+    n, c = d.pulse_node(np.array(codes), np.array(cnts), np.array(ps))
+    assert n.dtype == c.dtype == np.int64 and n.shape == c.shape == (300,)
+    assert list(zip(n.tolist(), c.tolist())) == exp
+    n, c = d.pulse_node(np.array(codes)[:, None], np.array(cnts)[:, None], np.arange(-8, 8))
+    assert n.shape == c.shape == (300, 16)
+    for i in range(300):
+        assert [(int(n[i, k]), int(c[i, k])) for k in range(16)] == [
+            _pulse_node_reference(d, codes[i], cnts[i], p) for p in range(-8, 8)]
 
 
 def test_hardware_trajectory_matches_golden():
@@ -407,11 +427,11 @@ def test_learning_fn_and_baselines_short():
 def test_cli_fn_trajectory_json(tmp_path, capsys):
     import json
     from synemu.cli.main import main
-    assert main(["fn-trajectory", "--points", "12", "--json", "--out", str(tmp_path)]) == 0
+    assert main(["fn", "trajectory", "--points", "12", "--json", "--out", str(tmp_path)]) == 0
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert res["max_abs_checkpoint_error_lsb"] <= 1.0
     assert (tmp_path / "fn-trajectory-paper.png").stat().st_size > 10_000
-    assert main(["fn-trajectory", "--device", "ideal", "--out", str(tmp_path)]) == 2
+    assert main(["fn", "trajectory", "--device", "ideal", "--out", str(tmp_path)]) == 2
 
 
 def test_ticks_compose_on_random_configs():

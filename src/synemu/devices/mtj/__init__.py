@@ -12,4 +12,5 @@ __all__ = ["plugin"]
 plugin = DevicePlugin(
     name="mtj", device=MTJDevice, rule="synemu.devices.mtj.gateware:MTJRule",
     recipes={}, commands="synemu.devices.mtj.cli:register",
+    trainer="synemu.devices.mtj.cli:cmd_train_mtj",
     summary="STT-MTJ: binary synapses with LFSR-driven stochastic switching (STDP network)")

@@ -1,10 +1,10 @@
 """STT-MTJ commands: unsupervised STDP network training, receptive fields, network lockstep.
 
-``synemu snn``               train the on-chip STDP network (golden / verilator) for one or
+``synemu mtj snn``               train the on-chip STDP network (golden / verilator) for one or
                              more network sizes and seeds; Diehl & Cook labelling;
                              accuracy mean +- std, receptive-field and accuracy-vs-N plots
-``synemu receptive-fields``  plot the learned P/AP maps of a saved ``snn`` run
-``synemu snn-verify``        lockstep golden vs hardware network over whole training runs
+``synemu mtj receptive-fields``  plot the learned P/AP maps of a saved ``snn`` run
+``synemu mtj snn-verify``        lockstep golden vs hardware network over whole training runs
 
 Verilator runs use the compiled native driver by default (``--driver native``:
 :class:`~synemu.devices.mtj.network_sim.NativeSNNSession`, whole batches of samples per call, the
@@ -12,7 +12,8 @@ vectorised :func:`~synemu.devices.mtj.network_sim.native_snn_lockstep`); ``--dri
 cocotb conformance testbench instead (identical results).
 
 ``synemu verify --device mtj`` goes through the core command; ``synemu train --device mtj``
-is registered in ``cli.TRAINERS`` and trains this STDP network (not the generic delta rule).
+trains this STDP network (not the generic delta rule): :func:`cmd_train_mtj` is the plugin's
+``trainer``.
 """
 
 from __future__ import annotations
@@ -23,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...runtime.report import emit, out_dir, progress, save_json
+from ...cli.common import CommandError, add_common, parse_param, positive_int
+from ...runtime.report import emit, file_stem, out_dir, progress, save_json
 
 from .experiments import plot_accuracy_vs_n, plot_receptive_fields, snn_config, train_snn
 from .presets import TRAIN_NEURONS
@@ -32,7 +34,11 @@ __all__ = ["register"]
 
 def cmd_snn(args):
     out = out_dir(args.out)
-    neurons = [int(n) for n in args.neurons.split(",")]
+    try:
+        neurons = [positive_int(n) for n in args.neurons.split(",")]
+    except Exception:
+        raise CommandError(f"--neurons wants network sizes >= 1, e.g. 20,50, not "
+                           f"{args.neurons!r}") from None
     runs, summary = [], {}
     over = dict(args.set or [])
     for n in neurons:
@@ -41,7 +47,7 @@ def cmd_snn(args):
             r = train_snn(args.dataset, n, seed=args.seed + s, epochs=args.epochs,
                           backend=args.backend, n_train=args.n_train, n_test=args.n_test,
                           compare_golden=args.compare_golden, driver=args.driver, **over)
-            stem = f"snn-{args.dataset}-N{n}-s{args.seed + s}-{args.backend}"
+            stem = f"snn-{file_stem(args.dataset)}-N{n}-s{args.seed + s}-{args.backend}"
             np.savez_compressed(out / f"{stem}.npz", states=r["states"],
                                 labels=np.asarray(r["neuron_labels"]),
                                 image_shape=np.asarray(r["image_shape"]))
@@ -59,14 +65,14 @@ def cmd_snn(args):
                            "proportion_std": float(np.std(props)), "proportion_accuracies": props}
     plot = None
     if len(neurons) > 1:
-        plot = str(plot_accuracy_vs_n(summary, out / f"snn-{args.dataset}-acc-vs-n.png",
+        plot = str(plot_accuracy_vs_n(summary, out / f"snn-{file_stem(args.dataset)}-acc-vs-n.png",
                                       f"{args.dataset}: STDP on binary MTJ synapses"))
     result = {"command": "snn", "dataset": args.dataset, "backend": args.backend,
               "driver": args.driver if args.backend == "verilator" else None,
               "epochs": runs[0]["epochs"], "epoch_codes": runs[0]["epoch_codes"],
               "seeds": args.seeds, "accuracy": summary,
               "accuracy_vs_n_plot": plot, "runs": runs}
-    save_json(result, out / f"snn-{args.dataset}-{args.backend}.json")
+    save_json(result, out / f"snn-{file_stem(args.dataset)}-{args.backend}.json")
     drv = f" {args.driver} driver" if args.backend == "verilator" else ""
     lines = [f"snn on {args.dataset} ({args.backend}{drv}, {runs[0]['epochs']} epoch(s), codes "
              f"{runs[0]['epoch_codes']}, {args.seeds} seed(s))"]
@@ -158,23 +164,26 @@ def cmd_train_mtj(args):
     anything else is an MTJ device parameter (``p_ltd=...``, physics overrides);
     ``--preset`` picks an :class:`~synemu.devices.mtj.golden.MTJDevice` preset."""
     import dataclasses
+
     from .golden import MTJDevice
     from .network import SNNConfig
     backend = args.backend
     if backend not in ("golden", "verilator"):
-        print(f"train --device mtj: backend {backend!r} not supported for the STDP network "
-              f"(golden, or verilator for small networks); `synemu snn-verify --backend amaranth` "
-              f"covers Amaranth")
-        return 2
+        raise CommandError(f"backend {backend!r} is not supported for the STDP network "
+                           f"(golden, or verilator for small networks); `synemu mtj snn-verify "
+                           f"--backend amaranth` covers Amaranth")
     params = dict(args.param or [])
     fields = {f.name for f in dataclasses.fields(SNNConfig)}
-    n = int(params.pop("neurons", params.pop("n_neurons", 0)) or
-            TRAIN_NEURONS.get((args.dataset, backend), 20))
+    n = params.pop("neurons", params.pop("n_neurons", None))
+    if n is None:
+        n = TRAIN_NEURONS.get((args.dataset, backend), 20)
+    if not isinstance(n, int) or n < 1:
+        raise CommandError(f"--param neurons must be an integer >= 1, not {n!r}")
     over = {k: params.pop(k) for k in list(params) if k in fields}
     if args.preset:
         if args.preset not in MTJDevice.PRESETS:
-            print(f"unknown mtj preset {args.preset!r}; available: {', '.join(MTJDevice.PRESETS)}")
-            return 2
+            raise CommandError(f"unknown mtj preset {args.preset!r}; available: "
+                               f"{', '.join(MTJDevice.PRESETS)}")
         params = {**MTJDevice.PRESETS[args.preset], **params}
     if params:
         over["device_params"] = params
@@ -182,7 +191,7 @@ def cmd_train_mtj(args):
     driver = getattr(args, "driver", None) or "native"
     r = train_snn(args.dataset, n, seed=args.seed, epochs=args.epochs, backend=backend,
                   show_progress=not args.json, driver=driver, **over)
-    stem = f"train-mtj-{args.dataset}-N{n}-s{args.seed}-{backend}"
+    stem = f"train-mtj-{file_stem(args.dataset)}-N{n}-s{args.seed}-{backend}"
     png = plot_receptive_fields(r["states"], r["image_shape"], out / f"{stem}-rf.png",
                                 r["neuron_labels"],
                                 f"{args.dataset}, N={n}, seed {args.seed}: test acc "
@@ -211,28 +220,26 @@ DRIVER_HELP = ("Verilator driver of the STDP network: the compiled C++ driver (d
                "the cocotb testbench (identical results)")
 
 
+#: old flat command names (one release)
+LEGACY = {"snn": "snn", "receptive-fields": "receptive-fields", "snn-verify": "snn-verify"}
+
+
 def register(sub):
-    from ...cli.main import TRAINERS, _param, add_common
-    TRAINERS["mtj"] = cmd_train_mtj
-    train = sub.choices.get("train")
-    if train is not None and "--driver" not in train._option_string_actions:
-        # `synemu train --device mtj --backend verilator` runs the STDP network (cmd_train_mtj)
-        train.add_argument("--driver", choices=["native", "cocotb"], default=None,
-                           help="(--device mtj, --backend verilator) " + DRIVER_HELP)
+    """``synemu mtj snn``, ``synemu mtj receptive-fields``, ``synemu mtj snn-verify``."""
     p = sub.add_parser("snn", help="unsupervised STDP network on binary MTJ synapses")
     p.add_argument("--dataset", default="digits")
     p.add_argument("--neurons", default="20", help="comma-separated network sizes, e.g. 50,100,400")
-    p.add_argument("--seeds", type=int, default=1)
+    p.add_argument("--seeds", type=positive_int, default=1)
     p.add_argument("--seed", type=int, default=0, help="first seed")
-    p.add_argument("--epochs", type=int, default=None,
+    p.add_argument("--epochs", type=positive_int, default=None,
                    help="training epochs (default: the dataset preset's code schedule, else 1)")
     p.add_argument("--backend", choices=["golden", "verilator"], default="golden")
     p.add_argument("--driver", choices=["native", "cocotb"], default="native", help=DRIVER_HELP)
-    p.add_argument("--n-train", type=int, default=None, help="use only the first n train samples")
-    p.add_argument("--n-test", type=int, default=None)
+    p.add_argument("--n-train", type=positive_int, default=None, help="use only the first n train samples")
+    p.add_argument("--n-test", type=positive_int, default=None)
     p.add_argument("--compare-golden", action="store_true",
                    help="(verilator) run the golden model alongside and compare everything")
-    p.add_argument("--set", type=_param, action="append", metavar="KEY=VALUE",
+    p.add_argument("--set", type=parse_param, action="append", metavar="KEY=VALUE",
                    help="SNNConfig override, e.g. --set theta0=32 (repeatable)")
     add_common(p, "runs")
     p.set_defaults(func=cmd_snn)
@@ -248,10 +255,10 @@ def register(sub):
     v.add_argument("--driver", choices=["native", "cocotb"], default="native",
                    help="(--backend verilator) native: vectorised lockstep on the compiled "
                         "driver (default); cocotb: the cocotb testbench")
-    v.add_argument("--seeds", type=int, default=3)
-    v.add_argument("--samples", type=int, default=4)
-    v.add_argument("--neurons", type=int, default=12)
-    v.add_argument("--steps", type=int, default=8)
-    v.add_argument("--set", type=_param, action="append", metavar="KEY=VALUE")
+    v.add_argument("--seeds", type=positive_int, default=3)
+    v.add_argument("--samples", type=positive_int, default=4)
+    v.add_argument("--neurons", type=positive_int, default=12)
+    v.add_argument("--steps", type=positive_int, default=8)
+    v.add_argument("--set", type=parse_param, action="append", metavar="KEY=VALUE")
     add_common(v, "runs")
     v.set_defaults(func=cmd_snn_verify)

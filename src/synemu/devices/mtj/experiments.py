@@ -41,6 +41,14 @@ def snn_config(dataset: str, n_inputs: int, n_neurons: int, seed: int = 0, **ove
     elif isinstance(kw.get("schedule"), int):
         kw["schedule"] = (kw["schedule"],)
     lanes = kw.pop("lanes", 4 if n_inputs % 4 == 0 else 1)
+    import dataclasses
+    for what, cls, keys in (("network (SNNConfig)", SNNConfig, kw), ("MTJ device", MTJDevice,
+                                                                     dev_params)):
+        names = {f.name for f in dataclasses.fields(cls)}
+        bad = sorted(set(keys) - names)
+        if bad:
+            raise ValueError(f"unknown {what} parameter(s) {', '.join(bad)}; known: "
+                             f"{', '.join(sorted(names - {'device', 'n_inputs', 'n_neurons'}))}")
     return SNNConfig(n_inputs=n_inputs, n_neurons=n_neurons, lanes=lanes, seed=seed + 1,
                      device=dev or MTJDevice(**dev_params), **kw)
 

@@ -194,7 +194,7 @@ class MTJDevice(Device):
 
     # -- derived ------------------------------------------------------------------------
     @property
-    def rand_width(self) -> int:  # overrides the class variable of Device
+    def rand_width(self) -> int:
         return self.rand_bits
 
     @property

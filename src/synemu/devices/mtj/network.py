@@ -47,16 +47,15 @@ from __future__ import annotations
 import dataclasses
 import enum
 from dataclasses import dataclass, field
-from functools import lru_cache
 
 import numpy as np
 
 from ...spec.engine import Command, EngineConfig, GoldenEngine, Op
 from ...spec.fixed import IntFormat, check_int, clog2
-from ...spec.lfsr import GALOIS_TAPS, lane_seeds
+from ...spec.lfsr import fast_draw, lane_seeds
 from .golden import MTJDevice, mix
 
-__all__ = ["SOp", "SNNConfig", "GoldenSNN", "INPUT_SEED_OFFSET", "fast_draw", "rate_codes",
+__all__ = ["SOp", "SNNConfig", "GoldenSNN", "INPUT_SEED_OFFSET", "rate_codes",
            "assign_labels", "classify", "classify_proportion"]
 
 INPUT_SEED_OFFSET = 0x1A9E7
@@ -188,53 +187,6 @@ class SNNConfig:
     def from_dict(cls, d: dict) -> "SNNConfig":
         d = dict(d)
         return cls(device=MTJDevice(**d.pop("device")), **d)
-
-
-# -- fast LFSR blocks ---------------------------------------------------------------------
-_BLOCK = 2048
-
-
-@lru_cache(maxsize=8)
-def _block_tables(width: int) -> np.ndarray:
-    """tab[j, v, i] = Galois state after i+1 steps from the state ``v << 8j`` (GF(2)-linear,
-    so a block from any state is the XOR of its bytes' entries); shape (bytes, 256, BLOCK)."""
-    mask = np.uint64(GALOIS_TAPS[width])
-    one = np.uint64(1)
-    s = np.array([1 << b for b in range(width)], dtype=np.uint64)
-    cols = np.empty((width, _BLOCK), dtype=np.uint64)
-    for i in range(_BLOCK):
-        s = (s >> one) ^ (mask & (np.uint64(0) - (s & one)))
-        cols[:, i] = s
-    nbytes = (width + 7) // 8
-    tab = np.zeros((nbytes, 256, _BLOCK), dtype=np.uint64)
-    for j in range(nbytes):
-        for v in range(1, 256):
-            low = (v & -v).bit_length() - 1
-            bit = 8 * j + low
-            if bit < width:
-                tab[j, v] = tab[j, v & (v - 1)] ^ cols[bit]
-            else:
-                tab[j, v] = tab[j, v & (v - 1)]
-    tab.setflags(write=False)
-    return tab
-
-
-def fast_draw(width: int, state: np.ndarray, n: int) -> np.ndarray:
-    """Same as ``LFSRBank(width, state).draw(n)`` (shape (n, lanes)) by GF(2)-linear blocks."""
-    tab = _block_tables(width)
-    state = np.asarray(state, dtype=np.uint64).copy()
-    out = np.empty((n, state.size), dtype=np.uint64)
-    done = 0
-    ff = np.uint64(255)
-    while done < n:
-        k = min(_BLOCK, n - done)
-        blk = np.zeros((state.size, k), dtype=np.uint64)
-        for j in range(tab.shape[0]):
-            blk ^= tab[j, ((state >> np.uint64(8 * j)) & ff).astype(np.intp), :k]
-        out[done:done + k] = blk.T
-        state = blk[:, -1].copy()
-        done += k
-    return out
 
 
 def rate_codes(pixels, cfg: SNNConfig) -> np.ndarray:

@@ -84,7 +84,7 @@ class MTJPhysics:
 #: named parameter sets with provenance
 PHYSICS_PRESETS: dict[str, MTJPhysics] = {
     "illustrative": MTJPhysics(provenance=(
-        "DESIGN.md §3 illustrative numbers (Delta=40, tau0=1 ns, Ic0(AP->P)=100 uA, "
+        "illustrative numbers (docs/design.md: Delta=40, tau0=1 ns, Ic0(AP->P)=100 uA, "
         "t_p=100 ns); R_P=3 kOhm, R_AP=6 kOhm (TMR 100 %) and Ic0(P->AP)=210 uA chosen "
         "(not fitted to the paper) so that P->AP is rarer than AP->P at equal |V|, as the "
         "STDP rule wants; amplitudes 0.46 V + 0.02 V per code span P_sw(AP->P) ~0.1..1")),

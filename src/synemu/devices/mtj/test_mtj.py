@@ -1,6 +1,5 @@
 """STT-MTJ binary synapse: physics, threshold table, LFSR switching statistics, lockstep."""
 
-import asyncio
 import math
 
 import numpy as np
@@ -171,9 +170,8 @@ def test_amaranth_lockstep(i):
 
 @pytest.mark.verilator
 def test_verilator_lockstep():
-    from synemu.sim.lockstep import run_lockstep
-    from synemu.sim.remote import SessionDriver, VerilatorSession
+    from synemu.sim.lockstep import verilator_lockstep
     cfg = EngineConfig(seed=4, rounding="stochastic", eta=3, **LOCKSTEP[0])
-    with VerilatorSession(cfg) as s:
-        rep = asyncio.run(run_lockstep(SessionDriver(s), cfg, random_commands(cfg, 4, 300)))
+    rep, = verilator_lockstep(cfg, random_commands(cfg, 4, 300), driver="cocotb")
     assert rep.ok, rep.mismatches[0]
+    assert rep.commands == 300

@@ -411,9 +411,9 @@ def test_native_snn_lockstep_catches_mismatches():
 def test_snn_verify_cli_native_driver(capsys):
     import json
     from synemu.cli.main import main
-    rc = main(["snn-verify", "--backend", "verilator", "--seeds", "1", "--samples", "3",
+    rc = main(["mtj", "snn-verify", "--backend", "verilator", "--seeds", "1", "--samples", "3",
                "--neurons", "12", "--steps", "8", "--json"])
     last = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 0 and last["driver"] == "native" and not last["failed_seeds"]
     assert last["compared"] > 20 and last["steps"] == 5 * 8
-    assert main(["snn-verify", "--seeds", "0"]) == 2
+    assert main(["mtj", "snn-verify", "--seeds", "0"]) == 2
