@@ -42,3 +42,26 @@ def test_prepare_inputs_bias_and_padding():
     codes = prepare_inputs(x, Recipe(x_bits=4, lanes=4))
     np.testing.assert_array_equal(codes, [[0, 4, 7, 7]])   # 3 pixels + bias, 4 lanes
     assert prepare_inputs(x, Recipe(x_bits=4, lanes=8)).shape == (1, 8)
+
+
+def test_ctrl_c_keeps_finished_epochs(monkeypatch):
+    """Ctrl-C during training: the finished epochs come back (interrupted=True), so the CLI
+    can save them; before the first epoch finishes it propagates."""
+    from synemu.runtime import train as T
+    from synemu.runtime.tile import Tile
+    calls = {"n": 0}
+    real = Tile.predict
+
+    def predict(self, x):
+        calls["n"] += 1
+        if calls["n"] == 3:
+            raise KeyboardInterrupt
+        return real(self, x)
+
+    monkeypatch.setattr(Tile, "predict", predict)
+    res = T.train_onchip("ideal", "digits", epochs=5, show_progress=False)
+    assert res["interrupted"] and res["epochs"] == 2 and len(res["test_accuracy_per_epoch"]) == 2
+    calls["n"] = 2
+    import pytest
+    with pytest.raises(KeyboardInterrupt):
+        T.train_onchip("ideal", "digits", epochs=5, show_progress=False)

@@ -185,8 +185,10 @@ def cmd_train(args):
     for i, (a, b) in enumerate(zip(res["train_accuracy_per_epoch"], res["test_accuracy_per_epoch"])):
         lines.append(f"  epoch {i + 1:2d}: train {a:.3f}  test {b:.3f}")
     lines.append(f"  test accuracy {res['test_accuracy']:.4f}; learning curve: {png}")
+    if res["interrupted"]:
+        lines.append(f"  interrupted (Ctrl-C) after {res['epochs']} epoch(s); those are saved")
     emit({k: v for k, v in res.items() if k != "predictions"}, "\n".join(lines), args.json)
-    return 0
+    return 130 if res["interrupted"] else 0
 
 
 # -- devices --------------------------------------------------------------------------------

@@ -14,7 +14,7 @@ when its pipeline, including pending writes, is empty, so there are no read/writ
 """
 
 from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
-from amaranth.lib import data, stream, wiring
+from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
@@ -49,10 +49,16 @@ def peek_members(config: EngineConfig) -> dict:
     }
 
 
-class _Kind:
-    """Sweep kinds (internal)."""
-    READ, MOD, TICK, SAMPLE, FWD_INFER, FWD_TRAIN, LEARN_UPD, HEBB = range(8)
-    WIDTH = 3
+class SweepKind(enum.Enum, shape=3):
+    """What a sweep of the engine does (its ``kind`` register; named in waveforms)."""
+    READ = 0        #: READ one synapse word
+    MOD = 1         #: WRITE / UPDATE / UPD_ROW / UPD_COL: rewrite words
+    TICK = 2        #: device.tick over the array
+    SAMPLE = 3      #: device.on_sample over the array
+    FWD_INFER = 4   #: FORWARD: accumulate one row with the inference read-out
+    FWD_TRAIN = 5   #: LEARN, forward half: accumulate with the training read-out
+    LEARN_UPD = 6   #: LEARN, update half: pulse the row by its error
+    HEBB = 7        #: HEBB_ROW: pulse where x != 0
 
 
 class ArrayEngine(wiring.Component):
@@ -137,7 +143,7 @@ class ArrayEngine(wiring.Component):
         tick_n = arg[:cfg.tick_width]
 
         # -- sweep pipeline ------------------------------------------------------------
-        kind = Signal(_Kind.WIDTH)
+        kind = Signal(SweepKind)
         s_addr = Signal(range(cfg.depth + K + 1))
         s_stride = Signal(range(K + 1))
         s_left = Signal(range(cfg.depth + 1))
@@ -176,11 +182,11 @@ class ArrayEngine(wiring.Component):
                 p_mask.eq(s_mask),
             ]
         modifying = Signal()
-        m.d.comb += modifying.eq((kind == _Kind.MOD) | (kind == _Kind.TICK) |
-                                 (kind == _Kind.SAMPLE) | (kind == _Kind.LEARN_UPD) |
-                                 (kind == _Kind.HEBB))
+        m.d.comb += modifying.eq((kind == SweepKind.MOD) | (kind == SweepKind.TICK) |
+                                 (kind == SweepKind.SAMPLE) | (kind == SweepKind.LEARN_UPD) |
+                                 (kind == SweepKind.HEBB))
         if stochastic:
-            m.d.comb += rng.en.eq(issue & (kind == _Kind.LEARN_UPD))
+            m.d.comb += rng.en.eq(issue & (kind == SweepKind.LEARN_UPD))
         if dev_rng is not None:
             m.d.comb += dev_rng.en.eq(issue & modifying)
 
@@ -212,13 +218,13 @@ class ArrayEngine(wiring.Component):
             learn_pulse = saturate(round_shift(prod, cfg.eta, cfg.rounding, rng.words[l]),
                                    dev.pulse_width)
             pulse = Signal(signed(dev.pulse_width), name=f"pulse{l}")
-            with m.If(kind == _Kind.LEARN_UPD):
+            with m.If(kind == SweepKind.LEARN_UPD):
                 m.d.comb += pulse.eq(learn_pulse)
-            with m.Elif((kind == _Kind.HEBB) & (x_l == 0)):
+            with m.Elif((kind == SweepKind.HEBB) & (x_l == 0)):
                 m.d.comb += pulse.eq(neg_pulse_arg)
             with m.Else():
                 m.d.comb += pulse.eq(pulse_arg)
-            w = Mux(kind == _Kind.FWD_TRAIN, rule.train_weight(m, state1, time),
+            w = Mux(kind == SweepKind.FWD_TRAIN, rule.train_weight(m, state1, time),
                     rule.infer_weight(m, state1, time))
             q_state = Signal(dev.state_width, name=f"q_state{l}")
             q_pulse = Signal(signed(dev.pulse_width), name=f"q_pulse{l}")
@@ -236,16 +242,16 @@ class ArrayEngine(wiring.Component):
             new = Signal(dev.state_width, name=f"new{l}")
             m.d.comb += new.eq(rule.update(m, state, q_pulse, q_dev, time))
             if dev.tick_sweeps:
-                with m.If(kind == _Kind.TICK):
+                with m.If(kind == SweepKind.TICK):
                     m.d.comb += new.eq(rule.tick(m, state, tick_n, time, q_dev))
             if dev.sample_period:
-                with m.If(kind == _Kind.SAMPLE):
+                with m.If(kind == SweepKind.SAMPLE):
                     m.d.comb += new.eq(rule.on_sample(m, state, samples, q_dev))
             m.d.comb += [wr[l].addr.eq(wb_addr), wr[l].data.eq(new),
                          wr[l].en.eq(write_now & wb_mask[l])]
         lane_sum = Signal(signed(cfg.acc_width))
         m.d.comb += lane_sum.eq(tree_sum(products))
-        with m.If(q_valid & ((kind == _Kind.FWD_INFER) | (kind == _Kind.FWD_TRAIN))):
+        with m.If(q_valid & ((kind == SweepKind.FWD_INFER) | (kind == SweepKind.FWD_TRAIN))):
             m.d.sync += acc.eq(acc + lane_sum)
 
         # -- control -------------------------------------------------------------------
@@ -255,7 +261,7 @@ class ArrayEngine(wiring.Component):
         best_idx = Signal(cfg.row_width)
         best_val = Signal(signed(cfg.acc_width))
         read_lane = Signal(max(lane_bits, 1))
-        with m.If(p_valid & (kind == _Kind.READ)):
+        with m.If(p_valid & (kind == SweepKind.READ)):
             m.d.sync += resp_data.eq(Array(rd[l].data for l in range(P))[read_lane])
 
         def start_sweep(k, addr, stride, count, mask):
@@ -264,7 +270,7 @@ class ArrayEngine(wiring.Component):
 
         def start_row(k, base):
             start_sweep(k, base, 1, K, (1 << P) - 1)
-            if k in (_Kind.FWD_INFER, _Kind.FWD_TRAIN):
+            if k in (SweepKind.FWD_INFER, SweepKind.FWD_TRAIN):
                 m.d.sync += acc.eq(0)
 
         full = (1 << P) - 1
@@ -291,65 +297,65 @@ class ArrayEngine(wiring.Component):
                                 m.d.comb += [xwr[l].addr.eq(c_chunk), xwr[l].data.eq(c.arg),
                                              xwr[l].en.eq(c_lane == l)]
                         with m.Case(Op.READ):
-                            start_sweep(_Kind.READ, c_addr, 0, 1, c_mask)
+                            start_sweep(SweepKind.READ, c_addr, 0, 1, c_mask)
                             m.next = "SWEEP"
                         with m.Case(Op.UPDATE):
-                            start_sweep(_Kind.MOD, c_addr, 0, 1, c_mask)
+                            start_sweep(SweepKind.MOD, c_addr, 0, 1, c_mask)
                             m.next = "SWEEP"
                         with m.Case(Op.UPD_ROW):
-                            start_sweep(_Kind.MOD, c.row * K, 1, K, full)
+                            start_sweep(SweepKind.MOD, c.row * K, 1, K, full)
                             m.next = "SWEEP"
                         with m.Case(Op.HEBB_ROW):
-                            start_sweep(_Kind.HEBB, c.row * K, 1, K, full)
+                            start_sweep(SweepKind.HEBB, c.row * K, 1, K, full)
                             m.next = "SWEEP"
                         with m.Case(Op.SAMPLE):
                             m.next = "SAMPLE_END"
                         with m.Case(Op.UPD_COL):
-                            start_sweep(_Kind.MOD, c_chunk, K, R, c_mask)
+                            start_sweep(SweepKind.MOD, c_chunk, K, R, c_mask)
                             m.next = "SWEEP"
                         with m.Case(Op.TICK):
                             if dev.tick_sweeps:
-                                start_sweep(_Kind.TICK, 0, 1, cfg.depth, full)
+                                start_sweep(SweepKind.TICK, 0, 1, cfg.depth, full)
                                 m.next = "SWEEP"
                             else:
                                 m.d.sync += time.eq(time + c.arg[:cfg.tick_width])
                         with m.Case(Op.FORWARD):
                             m.d.sync += [cur_row.eq(0), row_base.eq(0)]
-                            start_row(_Kind.FWD_INFER, 0)
+                            start_row(SweepKind.FWD_INFER, 0)
                             m.next = "SWEEP"
                         with m.Case(Op.LEARN):
                             m.d.sync += [cur_row.eq(0), row_base.eq(0)]
-                            start_row(_Kind.FWD_TRAIN, 0)
+                            start_row(SweepKind.FWD_TRAIN, 0)
                             m.next = "SWEEP"
 
             with m.State("SWEEP"):
                 m.d.comb += sweeping.eq(1)
                 with m.If(done):
                     with m.Switch(kind):
-                        with m.Case(_Kind.READ):
+                        with m.Case(SweepKind.READ):
                             m.next = "RESP"
-                        with m.Case(_Kind.MOD):
+                        with m.Case(SweepKind.MOD):
                             m.next = "IDLE"
-                        with m.Case(_Kind.TICK):
+                        with m.Case(SweepKind.TICK):
                             m.d.sync += time.eq(time + tick_n)
                             m.next = "IDLE"
-                        with m.Case(_Kind.FWD_INFER):
+                        with m.Case(SweepKind.FWD_INFER):
                             m.d.sync += resp_data.eq(acc)
                             m.next = "RESP"
-                        with m.Case(_Kind.FWD_TRAIN):
+                        with m.Case(SweepKind.FWD_TRAIN):
                             with m.If((cur_row == 0) | (acc > best_val)):
                                 m.d.sync += [best_idx.eq(cur_row), best_val.eq(acc)]
                             m.d.sync += err.eq(saturate(target - acc, cfg.err_width))
-                            start_row(_Kind.LEARN_UPD, row_base)
-                        with m.Case(_Kind.LEARN_UPD):
+                            start_row(SweepKind.LEARN_UPD, row_base)
+                        with m.Case(SweepKind.LEARN_UPD):
                             with m.If(cur_row == R - 1):
                                 m.next = "SAMPLE_END"
                             with m.Else():
                                 m.d.sync += [cur_row.eq(cur_row + 1), row_base.eq(row_base + K)]
-                                start_row(_Kind.FWD_TRAIN, row_base + K)
-                        with m.Case(_Kind.SAMPLE):
+                                start_row(SweepKind.FWD_TRAIN, row_base + K)
+                        with m.Case(SweepKind.SAMPLE):
                             m.next = "AFTER_SAMPLE"
-                        with m.Case(_Kind.HEBB):
+                        with m.Case(SweepKind.HEBB):
                             m.next = "IDLE"
 
             with m.State("SAMPLE_END"):
@@ -359,7 +365,7 @@ class ArrayEngine(wiring.Component):
                     last = since == dev.sample_period - 1
                     m.d.sync += since.eq(Mux(last, 0, since + 1))
                     with m.If(last):
-                        start_sweep(_Kind.SAMPLE, 0, 1, cfg.depth, full)
+                        start_sweep(SweepKind.SAMPLE, 0, 1, cfg.depth, full)
                         m.next = "SWEEP"
                     with m.Else():
                         m.next = "AFTER_SAMPLE"
@@ -377,7 +383,7 @@ class ArrayEngine(wiring.Component):
                 with m.If(self.resp.ready):
                     with m.If((op == Op.FORWARD) & (cur_row != R - 1)):
                         m.d.sync += [cur_row.eq(cur_row + 1), row_base.eq(row_base + K)]
-                        start_row(_Kind.FWD_INFER, row_base + K)
+                        start_row(SweepKind.FWD_INFER, row_base + K)
                         m.next = "SWEEP"
                     with m.Else():
                         m.next = "IDLE"

@@ -19,8 +19,9 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.engine import OP_WIDTH, Op
 from .engine import ArrayEngine
-from ..link.protocol import (BAD, CMDS, COUNTERS, COUNTERS_FMT, HELLO, MAX_PAYLOAD, NAK, REQ_SYNC,
-                   RSP_SYNC, LinkSpec)
+from ..link.protocol import (BAD, CMDS, COUNTERS, COUNTERS_FMT, HELLO, MAX_PAYLOAD, NAK, REJECT,
+                             REQ_SYNC, RSP_SYNC, LinkSpec)
+from .check import CommandCheck
 
 __all__ = ["UARTTx", "UARTRx", "LINK_CRC", "LinkTop", "SimHarness"]
 
@@ -69,7 +70,7 @@ class UARTRx(wiring.Component):
     a byte is presented for one clock), ``frame_error`` pulses on a bad stop bit."""
 
     rx: In(1, init=1)
-    data: Out(stream.Signature(8))
+    data: Out(stream.Signature(8, always_ready=True))
     frame_error: Out(1)
 
     def __init__(self, divisor: int, sync_stages: int = 2):
@@ -215,6 +216,11 @@ class LinkTop(wiring.Component):
         c_op = cmd_sh[:OP_WIDTH]
         c_arg = cmd_sh[OP_WIDTH + cfg.row_width + cfg.col_width:][:cfg.arg_width]
         m.d.comb += eng.cmd.payload.eq(cmd_sh[:s.cmd_bits])
+        m.submodules.check = chk = CommandCheck(cfg)
+        m.d.comb += chk.cmd.eq(cmd_sh[:s.cmd_bits])
+        checking = Signal()                   # first pass over a CMDS frame: validate only
+        c_idx = Signal(8)                     # index of the command being validated
+        rej_reason = Signal(3)
 
         with m.FSM() as fsm:
             # ---- receive a request ----
@@ -281,7 +287,9 @@ class LinkTop(wiring.Component):
                             m.next = "COPY_CNT"
                         with m.Case(CMDS):
                             with m.If(len_mod == 0):
-                                m.d.sync += [r_type.eq(CMDS | 0x80), ck.eq(0)]
+                                # first pass: validate every command; second: execute
+                                m.d.sync += [r_type.eq(CMDS | 0x80), ck.eq(0),
+                                             checking.eq(1), c_idx.eq(0)]
                                 m.next = "EXEC_FETCH"
                             with m.Else():
                                 m.d.sync += r_type.eq(BAD)
@@ -311,7 +319,10 @@ class LinkTop(wiring.Component):
             with m.State("EXEC_FETCH"):
                 # read cmd_bytes bytes (sync read port: data one clock after the address)
                 with m.If(rd_addr == length):
-                    m.next = "TX"
+                    with m.If(checking):        # all valid: now execute from the start
+                        m.d.sync += [checking.eq(0), rd_addr.eq(0)]
+                    with m.Else():
+                        m.next = "TX"
                 with m.Else():
                     m.d.sync += [rd_addr.eq(rd_addr + 1), ck.eq(0)]
                     m.next = "EXEC_BYTE"
@@ -319,8 +330,28 @@ class LinkTop(wiring.Component):
                 m.d.sync += [cmd_sh.eq(Cat(cmd_sh[8:], rx_r.data)), ck.eq(ck + 1)]
                 with m.If(ck == cmd_bytes - 1):
                     m.next = "EXEC_ISSUE"
+                    with m.If(checking):
+                        m.next = "VALIDATE"
                 with m.Else():
                     m.d.sync += rd_addr.eq(rd_addr + 1)
+            with m.State("VALIDATE"):
+                # a command the engine cannot execute correctly: reply REJECT(index, reason)
+                # and execute none of the frame (the rule of link.protocol.reject_reason)
+                with m.If(chk.reason != 0):
+                    m.d.sync += [rej_reason.eq(chk.reason), r_type.eq(REJECT),
+                                 checking.eq(0)]
+                    m.next = "REJ_INDEX"
+                with m.Else():
+                    m.d.sync += c_idx.eq(c_idx + 1)
+                    m.next = "EXEC_FETCH"
+            with m.State("REJ_INDEX"):
+                m.d.comb += [tx_w.data.eq(c_idx), tx_w.en.eq(1)]
+                m.d.sync += r_len.eq(r_len + 1)
+                m.next = "REJ_REASON"
+            with m.State("REJ_REASON"):
+                m.d.comb += [tx_w.data.eq(rej_reason), tx_w.en.eq(1)]
+                m.d.sync += r_len.eq(r_len + 1)
+                m.next = "TX"
             with m.State("EXEC_ISSUE"):
                 m.d.comb += eng.cmd.valid.eq(1)
                 with m.If(eng.cmd.ready):

@@ -53,7 +53,7 @@ __all__ = ["REQ_SYNC", "RSP_SYNC", "HELLO", "CMDS", "COUNTERS", "NAK", "BAD", "R
 REQ_SYNC, RSP_SYNC = 0xA5, 0x5A
 HELLO, CMDS, COUNTERS = 0x01, 0x02, 0x03
 NAK, BAD, REJECT = 0xEE, 0xEF, 0xED
-VERSION = 1
+VERSION = 2                # 2: CMDS frames validated as a whole (REJECT)
 MAGIC = b"SYNE"
 MAX_PAYLOAD = 255          # request payload bytes (one length byte)
 HELLO_FMT = "<4sBBBBHHHBBBBBBHHIIII8s"
@@ -280,7 +280,7 @@ def cycles_of(config: EngineConfig, op: Op) -> int:
     K, R, D = config.chunks, config.rows, config.depth
     return {Op.READ: 4, Op.UPDATE: 4, Op.UPD_ROW: K + 3, Op.HEBB_ROW: K + 3,
             Op.UPD_COL: R + 3, Op.TICK: D + 3, Op.FORWARD: R * (K + 4),
-            Op.LEARN: R * (2 * K + 6) + D + 8, Op.SAMPLE: D + 6}.get(Op(op), 2) + 8
+            Op.LEARN: R * (2 * K + 6) + D + 8, Op.SAMPLE: D + 6}.get(Op(op), 2) + 24
 
 
 # -- host side -------------------------------------------------------------------------------

@@ -60,6 +60,8 @@ def train_onchip(device: str = "ideal", dataset: str | Dataset = "digits", *,
     Result keys: ``train_accuracy`` and ``test_accuracy`` per epoch (fractions),
     ``test_accuracy`` (final), ``predictions`` (final test predictions), ``weights_sha``
     (hash of the final state words), ``seconds``, ``samples_per_s`` and the configuration.
+    Ctrl-C after at least one finished epoch (on a tile made here) ends training there and
+    returns those epochs with ``interrupted`` true.
     """
     import hashlib
     if chunk < 1:
@@ -86,11 +88,13 @@ def train_onchip(device: str = "ideal", dataset: str | Dataset = "digits", *,
                     **recipe.engine_kwargs())
     golden = Tile(config=tile.config, backend="golden") if check else None
     identical = True
+    interrupted = False
     t0 = time.perf_counter()
     try:
         bar = progress(total=recipe.epochs * len(xtr), desc=f"train {device}/{backend}",
                        disable=not show_progress)
-        for epoch in range(recipe.epochs):
+        def run_epoch(epoch):
+            nonlocal identical
             order = order_rng.permutation(len(xtr))
             correct = 0
             for i in range(0, len(order), chunk):
@@ -106,8 +110,19 @@ def train_onchip(device: str = "ideal", dataset: str | Dataset = "digits", *,
             test_pred = tile.predict(xte)
             if golden is not None:
                 identical &= bool(np.array_equal(test_pred, golden.predict(xte)))
-            hist_train.append(correct / len(xtr))
-            hist_test.append(float(np.mean(test_pred == yte)))
+            return correct / len(xtr), float(np.mean(test_pred == yte)), test_pred
+
+        for epoch in range(recipe.epochs):
+            try:
+                a_train, a_test, test_pred = run_epoch(epoch)
+            except KeyboardInterrupt:
+                # Ctrl-C: keep the finished epochs (the caller saves them), or give up
+                if not hist_test:
+                    raise
+                interrupted = True
+                break
+            hist_train.append(a_train)
+            hist_test.append(a_test)
         bar.close()
         words = tile.state_words()
         if golden is not None:
@@ -117,10 +132,10 @@ def train_onchip(device: str = "ideal", dataset: str | Dataset = "digits", *,
         if own:
             tile.close()
     seconds = time.perf_counter() - t0
-    n = recipe.epochs * len(xtr)
+    n = len(hist_test) * len(xtr)
     return {
         "device": device, "backend": backend, "dataset": ds.name, "seed": seed,
-        "epochs": recipe.epochs, "recipe": asdict(recipe), "engine": config,
+        "epochs": len(hist_test), "interrupted": interrupted, "recipe": asdict(recipe), "engine": config,
         "train_accuracy_per_epoch": hist_train, "test_accuracy_per_epoch": hist_test,
         "test_accuracy": hist_test[-1], "predictions": test_pred.tolist(),
         "weights_sha": hashlib.sha256(words.tobytes()).hexdigest()[:16],
