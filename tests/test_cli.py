@@ -73,3 +73,20 @@ def test_device_experiments_and_legacy_names(capsys, tmp_path):
     assert {k: v for k, v in old.items() if "second" not in k} == \
         {k: v for k, v in new.items() if "second" not in k}
     assert main(["fn", "nosuch"]) == 2
+
+
+def test_verify_ctrl_c_reports_finished_seeds(capsys, tmp_path, monkeypatch):
+    import synemu.sim.lockstep as L
+    real = L.random_commands
+
+    def commands(config, seed, n):
+        if seed == 2:
+            raise KeyboardInterrupt
+        return real(config, seed, n)
+
+    monkeypatch.setattr(L, "random_commands", commands)
+    rc = main(["verify", "--backend", "amaranth", "--seeds", "5", "--ops", "30", "--json",
+               "--out", str(tmp_path)])
+    res, summary = _last_json(capsys)
+    assert rc == 130 and res["interrupted"] and res["commands"] == 60 and res["ok"]
+    assert "interrupted (Ctrl-C)" in summary

@@ -112,6 +112,7 @@ def cmd_verify(args):
     per_command = args.backend == "verilator" and args.driver == "native"
     bar = progress(total=args.seeds * args.ops if per_command else args.seeds,
                    desc=f"verify {args.device}/{args.backend}")
+    interrupted = False
     try:
         for seed in range(args.seeds):
             # the stream seed varies the commands; the LFSR seeds (reset values baked into the
@@ -127,6 +128,11 @@ def cmd_verify(args):
                 first = first or {"seed": seed, **rep.to_dict()["mismatches"][0]}
             if not per_command:
                 bar.update(1)
+    except KeyboardInterrupt:
+        # Ctrl-C: report the seeds that finished (a partly checked seed is not counted)
+        if total["commands"] == 0:
+            raise
+        interrupted = True
     finally:
         bar.close()
         runner.close()
@@ -141,7 +147,8 @@ def cmd_verify(args):
               "mismatches": len(failed_seeds), "failed_seeds": failed_seeds,
               "first_mismatch": first, "seconds": secs, "build_seconds": t_build,
               "commands_per_s": total["commands"] / secs, "cycles_per_s": total["cycles"] / secs,
-              "ops_per_s": total["commands"] / secs, "waves": waves}
+              "ops_per_s": total["commands"] / secs, "waves": waves,
+              "interrupted": interrupted}
     verdict = "PASS: bit-exact" if not failed_seeds else f"FAIL on seeds {failed_seeds}"
     drv = f" ({args.driver} driver)" if args.backend == "verilator" else ""
     summary = (f"verify {args.device} on {args.backend}{drv}: {args.rows}x{args.cols} array, "
@@ -155,8 +162,10 @@ def cmd_verify(args):
         summary += f"\n  first mismatch: {first}"
     if waves:
         summary += "\n  waves: " + ", ".join(waves)
+    if interrupted:
+        summary += "\n  interrupted (Ctrl-C): the seeds above finished, the rest did not run"
     emit(result, summary, args.json)
-    return 0 if not failed_seeds else 1
+    return 1 if failed_seeds else 130 if interrupted else 0
 
 
 # -- train ----------------------------------------------------------------------------------

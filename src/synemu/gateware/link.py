@@ -19,7 +19,7 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.engine import OP_WIDTH, Op
 from .engine import ArrayEngine
-from ..link.protocol import (BAD, CMDS, COUNTERS, COUNTERS_FMT, HELLO, MAX_PAYLOAD, NAK, REJECT,
+from ..link.protocol import (BAD, CMDS, COUNTERS, COUNTERS_FMT, HELLO, NAK, REJECT,
                              REQ_SYNC, RSP_SYNC, LinkSpec)
 from .check import CommandCheck
 

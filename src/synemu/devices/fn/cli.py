@@ -1,10 +1,10 @@
 """``synemu fn trajectory`` and ``synemu fn compare``: FN-DAM fidelity and learning.
 
-fn-trajectory  counter emulator vs closed-form physics: free-decay trajectory, error at
+trajectory     counter emulator vs closed-form physics: free-decay trajectory, error at
                1 h / 1 day / 1e6 s, step-size decay exponent, weight resolution, weight
                free decay (PNG + JSON); ``--backend amaranth|verilator`` also runs the
                free-decay trajectory through the hardware and checks it equals the golden.
-fn-compare     on-chip FN-DAM learning (emulated time) vs the same rule on float FN
+compare        on-chip FN-DAM learning (emulated time) vs the same rule on float FN
                physics, float SGD with the matched schedule and constant-eta SGD, mean ±
                std over seeds, with update energy.
 """
@@ -26,29 +26,16 @@ def _device(args):
     return make_device("fn", preset=args.preset, **dict(args.param))
 
 
-def _hardware_trajectory(dev, t_grid, backend):
-    """Free-decay codes of one synapse through a hardware backend, TICK by TICK."""
-    from ...runtime.tile import Tile
-    codes, prev = [], 0
-    with Tile(dev, rows=1, cols=1, lanes=1, backend=backend) as tile:
-        for t in t_grid:
-            k = int(round(t / dev.tick_s))
-            tile.tick(k - prev)
-            prev = k
-            codes.append(int(tile.read(0, 0)["nl"]))
-    return codes
-
-
 def cmd_fn_trajectory(args):
     from . import physics as phys
-    from .learning import fidelity
+    from .learning import fidelity, hardware_trajectory
     dev = _device(args)
     out = out_dir(args.out)
     res = fidelity(dev, points=args.points)
     res["command"] = "fn-trajectory"
     tr = res["trajectory"]
     if args.backend != "golden":
-        hw = _hardware_trajectory(dev, tr["t_s"], args.backend)
+        hw = hardware_trajectory(dev, tr["t_s"], args.backend)
         golden_codes = np.rint((np.array(tr["v_emulator_v"]) - dev.v_min_v) / dev.lsb_v).astype(int)
         res["hardware"] = {"backend": args.backend, "identical": hw == golden_codes.tolist()}
     pyplot = plt()

@@ -37,7 +37,7 @@ from ...runtime.datasets import load_dataset
 from ...runtime.report import progress
 from ...runtime.train import Recipe, prepare_inputs
 
-__all__ = ["train_fn", "train_fn_physics", "train_float", "unit_step", "compare", "summarize", "fidelity"]
+__all__ = ["hardware_trajectory", "train_fn", "train_fn_physics", "train_float", "unit_step", "compare", "summarize", "fidelity"]
 
 from .presets import PAPER_DIGITS
 
@@ -358,3 +358,16 @@ def fidelity(device="paper", *, points: int = 60) -> dict:
                          "decay_exponent_physics": -float(np.polyfit(
                              np.log(w_t[late] + p.t0_s), np.log(w_phys0[late]), 1)[0])},
     }
+
+
+def hardware_trajectory(dev, t_grid, backend):
+    """Free-decay codes of one synapse through a hardware backend, TICK by TICK."""
+    from ...runtime.tile import Tile
+    codes, prev = [], 0
+    with Tile(dev, rows=1, cols=1, lanes=1, backend=backend) as tile:
+        for t in t_grid:
+            k = int(round(t / dev.tick_s))
+            tile.tick(k - prev)
+            prev = k
+            codes.append(int(tile.read(0, 0)["nl"]))
+    return codes

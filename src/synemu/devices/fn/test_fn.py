@@ -395,7 +395,7 @@ def test_pulse_node_scalar_and_vector_match_update():
 
 
 def test_hardware_trajectory_matches_golden():
-    from synemu.devices.fn.cli import _hardware_trajectory
+    from synemu.devices.fn.learning import hardware_trajectory
     d = FNDevice(**TINY)
     t = [4.0, 400.0, 4e4, 4e5, 4e6]
     st, golden, prev = d.reset_state(()), [], 0
@@ -404,7 +404,7 @@ def test_hardware_trajectory_matches_golden():
         st = d.tick(st, k - prev, 0)
         prev = k
         golden.append(int(st["nl"]))
-    assert _hardware_trajectory(d, t, "amaranth") == golden
+    assert hardware_trajectory(d, t, "amaranth") == golden
     assert golden[0] == d.n_codes - 1 and golden[-1] < golden[2]
 
 

@@ -41,28 +41,37 @@ def cmd_snn(args):
                            f"{args.neurons!r}") from None
     runs, summary = [], {}
     over = dict(args.set or [])
-    for n in neurons:
-        accs, props = [], []
-        for s in range(args.seeds):
-            r = train_snn(args.dataset, n, seed=args.seed + s, epochs=args.epochs,
-                          backend=args.backend, n_train=args.n_train, n_test=args.n_test,
-                          compare_golden=args.compare_golden, driver=args.driver, **over)
-            stem = f"snn-{file_stem(args.dataset)}-N{n}-s{args.seed + s}-{args.backend}"
-            np.savez_compressed(out / f"{stem}.npz", states=r["states"],
-                                labels=np.asarray(r["neuron_labels"]),
-                                image_shape=np.asarray(r["image_shape"]))
-            png = plot_receptive_fields(r["states"], r["image_shape"], out / f"{stem}-rf.png",
-                                        r["neuron_labels"],
-                                        f"{args.dataset}, N={n}, seed {args.seed + s}: "
-                                        f"test acc {r['test_accuracy']:.3f}")
-            r = {k: v for k, v in r.items() if k not in ("states", "predictions")}
-            r.update(receptive_fields=str(png), states_file=str(out / f"{stem}.npz"))
-            runs.append(r)
-            accs.append(r["test_accuracy"])
-            props.append(r["test_accuracy_proportion"])
-        summary[str(n)] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)),
-                           "accuracies": accs, "proportion_mean": float(np.mean(props)),
-                           "proportion_std": float(np.std(props)), "proportion_accuracies": props}
+    interrupted = False
+    try:
+        for n in neurons:
+            accs, props = [], []
+            for s in range(args.seeds):
+                r = train_snn(args.dataset, n, seed=args.seed + s, epochs=args.epochs,
+                              backend=args.backend, n_train=args.n_train, n_test=args.n_test,
+                              compare_golden=args.compare_golden, driver=args.driver, **over)
+                stem = f"snn-{file_stem(args.dataset)}-N{n}-s{args.seed + s}-{args.backend}"
+                np.savez_compressed(out / f"{stem}.npz", states=r["states"],
+                                    labels=np.asarray(r["neuron_labels"]),
+                                    image_shape=np.asarray(r["image_shape"]))
+                png = plot_receptive_fields(r["states"], r["image_shape"], out / f"{stem}-rf.png",
+                                            r["neuron_labels"],
+                                            f"{args.dataset}, N={n}, seed {args.seed + s}: "
+                                            f"test acc {r['test_accuracy']:.3f}")
+                r = {k: v for k, v in r.items() if k not in ("states", "predictions")}
+                r.update(receptive_fields=str(png), states_file=str(out / f"{stem}.npz"))
+                runs.append(r)
+                accs.append(r["test_accuracy"])
+                props.append(r["test_accuracy_proportion"])
+            summary[str(n)] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)),
+                               "accuracies": accs, "proportion_mean": float(np.mean(props)),
+                               "proportion_std": float(np.std(props)), "proportion_accuracies": props}
+    except KeyboardInterrupt:
+        # Ctrl-C: keep every finished run (their files are written); sizes with no finished
+        # run are left out
+        if not runs:
+            raise
+        interrupted = True
+        neurons = [n for n in neurons if str(n) in summary]
     plot = None
     if len(neurons) > 1:
         plot = str(plot_accuracy_vs_n(summary, out / f"snn-{file_stem(args.dataset)}-acc-vs-n.png",
@@ -71,7 +80,7 @@ def cmd_snn(args):
               "driver": args.driver if args.backend == "verilator" else None,
               "epochs": runs[0]["epochs"], "epoch_codes": runs[0]["epoch_codes"],
               "seeds": args.seeds, "accuracy": summary,
-              "accuracy_vs_n_plot": plot, "runs": runs}
+              "accuracy_vs_n_plot": plot, "runs": runs, "interrupted": interrupted}
     save_json(result, out / f"snn-{file_stem(args.dataset)}-{args.backend}.json")
     drv = f" {args.driver} driver" if args.backend == "verilator" else ""
     lines = [f"snn on {args.dataset} ({args.backend}{drv}, {runs[0]['epochs']} epoch(s), codes "
@@ -88,9 +97,11 @@ def cmd_snn(args):
                      f"{r['silent_test_fraction']:.3f}{extra}; fields: {r['receptive_fields']}")
     if plot:
         lines.append(f"  accuracy vs N: {plot}")
+    if interrupted:
+        lines.append(f"  interrupted (Ctrl-C) after {len(runs)} run(s); those are saved")
     emit(result, "\n".join(lines), args.json)
     bad = [r for r in runs if r["identical_to_golden"] is False]
-    return 1 if bad else 0
+    return 1 if bad else 130 if interrupted else 0
 
 
 def cmd_receptive_fields(args):
