@@ -11,21 +11,24 @@ every command; the first mismatch reported like :func:`synemu.sim.lockstep.run_l
 from __future__ import annotations
 
 import copy
-import time as _time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
-from ..spec.engine import OP_WIDTH, Command, EngineConfig, GoldenEngine
+from ..spec.engine import OP_WIDTH, Command, EngineConfig, GoldenEngine, Op
 from . import verilator
-from .lockstep import LockstepReport, Mismatch, Snapshot, _fmt_cmd, compare, n_responses
+from .lockstep import LockstepReport, Mismatch, Snapshot, _fmt_cmd, compare
 from .native import NativeModel, pack_fields, split_lanes, words_to_ints
 
 __all__ = ["lockstep_seeds", "engine_native_build", "NativeEngineSession", "EngineStates", "native_lockstep",
            "max_command_cycles"]
 
 TOPLEVEL = "synemu_engine"
+
+#: ops that never change a synapse word
+_READ_ONLY = frozenset([Op.READ, Op.LOAD_X, Op.FORWARD, int(Op.READ), int(Op.LOAD_X),
+                        int(Op.FORWARD)])
 
 
 def engine_native_build(config: EngineConfig, *, waves: bool | str = False) -> verilator.Build:
@@ -208,17 +211,24 @@ class NativeEngineSession:
         """(op, row, col, arg) uint64 arrays of commands that ``EngineConfig.encode``
         accepts (e.g. already executed by the golden model): signed pulse and input
         arguments become their unsigned field values, as ``encode`` makes them."""
+        masks = self._arg_masks
+        a = np.array([(x.op, x.row, x.col, x.arg & masks[x.op]) for x in cmds],
+                     dtype=np.uint64).reshape(-1, 4)
+        return a[:, 0], a[:, 1], a[:, 2], a[:, 3]
+
+    @property
+    def _arg_masks(self) -> dict:
+        """op -> mask making ``arg`` its unsigned field value (two's complement for the
+        signed pulse and input arguments; the whole field otherwise)."""
         from ..spec.engine import Op
         c, dev = self.config, self.config.device
-        a = np.array([(int(x.op), int(x.row), int(x.col), int(x.arg)) for x in cmds],
-                     dtype=object).reshape(-1, 4)
-        op = a[:, 0].astype(np.uint64)
-        arg = a[:, 3]
-        pulse = np.isin(op, [int(Op.UPDATE), int(Op.UPD_ROW), int(Op.UPD_COL), int(Op.HEBB_ROW)])
-        xop = op == int(Op.LOAD_X)
-        arg = np.where(pulse, arg & ((1 << dev.pulse_width) - 1),
-                       np.where(xop, arg & ((1 << c.x_width) - 1), arg)).astype(np.uint64)
-        return op, a[:, 1].astype(np.uint64), a[:, 2].astype(np.uint64), arg
+        full = (1 << 64) - 1
+        m = {op: full for op in Op}
+        for op in (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW):
+            m[op] = (1 << dev.pulse_width) - 1
+        m[Op.LOAD_X] = (1 << c.x_width) - 1
+        m.update({int(k): v for k, v in list(m.items())})
+        return m
 
     def _run(self, cmds, n_resps, snapshots: bool, raw: bool = False):
         n = len(cmds)
@@ -324,20 +334,26 @@ def native_lockstep(config: EngineConfig, commands, *, session: NativeEngineSess
             chunk = commands[b0:b0 + batch]
             start = copy.deepcopy(g)
             n = len(chunk)
-            exp_words = np.empty((n, cfg.depth, cfg.lanes), dtype=np.uint64)
+            exp_words = np.empty((n, cfg.rows, cfg.cols), dtype=np.uint64)
             exp_x = np.empty((n, cfg.cols), dtype=np.int64)
-            exp_cnt = np.empty((n, 3), dtype=np.uint64)           # time, samples, since
-            exp_rng = np.empty((n, cfg.lanes), dtype=np.uint64)
-            exp_dev = np.empty((n, cfg.lanes), dtype=np.uint64) if dev_bank else None
+            cnt, rng, devr = [], [], []                           # time, samples, since; LFSRs
             exp_resp = []
+            pack, execute = cfg.device.pack, g.execute
+            words = pack(g.state)
             for i, cmd in enumerate(chunk):
-                exp_resp.append(g.execute(cmd))     # validates the command (ValueError)
-                exp_words[i] = g.lane_words()
+                exp_resp.append(execute(cmd))       # validates the command (ValueError)
+                if cmd.op not in _READ_ONLY:        # (READ, LOAD_X, FORWARD keep the words)
+                    words = pack(g.state)
+                exp_words[i] = words
                 exp_x[i] = g.x
-                exp_cnt[i] = (g.time, g.samples, g.since)
-                exp_rng[i] = g.rng.state
+                cnt.append((g.time, g.samples, g.since))
+                rng.append(g.rng.state)
                 if dev_bank:
-                    exp_dev[i] = g.dev_rng.state
+                    devr.append(g.dev_rng.state)
+            exp_words = exp_words.reshape(n, cfg.depth, cfg.lanes)   # hardware order
+            exp_cnt = np.array(cnt, dtype=np.uint64).reshape(n, 3)
+            exp_rng = np.array(rng, dtype=np.uint64).reshape(n, cfg.lanes)
+            exp_dev = np.array(devr, dtype=np.uint64).reshape(n, cfg.lanes) if dev_bank else None
             got_resp, st = s.run_states(chunk, [len(r) for r in exp_resp], raw=True)
             bad = np.any(exp_words != st.words, axis=(1, 2))
             bad |= np.any(exp_x != st.x, axis=1)
