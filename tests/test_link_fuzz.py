@@ -13,33 +13,15 @@ own request, never anything else, and otherwise ends in LinkError after bounded 
 
 from __future__ import annotations
 
-import struct
-
 import numpy as np
-import pytest
 
-from synemu.link.protocol import (BAD, CMDS, COUNTERS, HELLO, NAK, REJECT, REQ_SYNC, BoardModel,
-                                  LinkError, LinkHost, LinkSpec, ModelTransport, _signed_args,
-                                  crc32, reject_reason, reply_frame, request_frame,
-                                  unpack_command)
-from synemu.spec.engine import OP_WIDTH, Command, EngineConfig, GoldenEngine, Op
+from synemu.link.protocol import (BAD, CMDS, NAK, REJECT, BoardModel, LinkError, LinkHost,
+                                  LinkSpec, ModelTransport, _signed_args, random_wire_command,
+                                  reject_reason, reply_frame, request_frame, unpack_command)
+from synemu.spec.engine import EngineConfig, GoldenEngine
 from synemu.spec.registry import make_device
 
 CFG = EngineConfig(device=make_device("ideal", weight_bits=6), rows=3, cols=6, lanes=1)
-
-
-def _cmd_bytes(spec, rng, cfg):
-    """A random wire command: mostly near the valid range, often just outside it."""
-    op = int(rng.choice([*range(1, 12)] * 3 + [0, 12, 13, 15]))
-    row = int(rng.integers(0, 1 << cfg.row_width))
-    col = int(rng.integers(0, 1 << cfg.col_width))
-    arg = int(rng.choice([rng.integers(0, 64), rng.integers(0, 1 << cfg.arg_width),
-                          (1 << cfg.device.state_width) + int(rng.integers(-2, 2)) % 4,
-                          cfg.rows + int(rng.integers(-1, 2))]))
-    arg &= (1 << cfg.arg_width) - 1
-    v = op | row << OP_WIDTH | col << (OP_WIDTH + cfg.row_width) | arg << (
-        OP_WIDTH + cfg.row_width + cfg.col_width)
-    return v.to_bytes(spec.cmd_bytes, "little")
 
 
 def test_board_model_fuzz_1e5_frames():
@@ -58,7 +40,7 @@ def test_board_model_fuzz_1e5_frames():
             counts["noise"] += 1
             continue
         n = int(rng.integers(1, 5))
-        payload = b"".join(_cmd_bytes(spec, rng, CFG) for _ in range(n))
+        payload = b"".join(random_wire_command(spec, rng) for _ in range(n))
         typ = CMDS
         if kind < 0.20:
             payload = payload[:-1]                             # not a whole number of commands

@@ -10,24 +10,13 @@ import numpy as np
 import pytest
 
 from synemu.link.protocol import (CMDS, REJECT, BoardModel, LinkSpec, Reject, pack_command,
-                                  request_frame)
-from synemu.spec.engine import OP_WIDTH, Command, EngineConfig, Op
+                                  random_wire_command, request_frame)
+from synemu.spec.engine import Command, EngineConfig, Op
 from synemu.spec.registry import make_device
 
 pytestmark = pytest.mark.verilator
 
 CFG = EngineConfig(device=make_device("ideal", weight_bits=6), rows=3, cols=6, lanes=1)
-
-
-def _wire(cfg, rng):
-    op = int(rng.choice([*range(1, 12)] * 2 + [0, 12, 15]))
-    row = int(rng.integers(0, 1 << cfg.row_width))
-    col = int(rng.integers(0, 1 << cfg.col_width))
-    arg = int(rng.choice([rng.integers(0, 64), rng.integers(0, 1 << cfg.arg_width),
-                          (1 << cfg.device.state_width) + int(rng.integers(-2, 2)) % 4,
-                          cfg.rows + int(rng.integers(-1, 2))])) & ((1 << cfg.arg_width) - 1)
-    return op | row << OP_WIDTH | col << (OP_WIDTH + cfg.row_width) | arg << (
-        OP_WIDTH + cfg.row_width + cfg.col_width)
 
 
 def test_verilator_top_level_fuzz_2000_frames():
@@ -54,8 +43,7 @@ def test_verilator_top_level_fuzz_2000_frames():
     with NativeLink(spec) as link:
         for i in range(2_000):
             n = int(rng.integers(1, 5))
-            payload = b"".join(_wire(CFG, rng).to_bytes(spec.cmd_bytes, "little")
-                               for _ in range(n))
+            payload = b"".join(random_wire_command(spec, rng) for _ in range(n))
             frame = bytearray(request_frame(seq, CMDS, payload))
             k = rng.random()
             if k < 0.15:                              # damaged: flip, drop or repeat a byte

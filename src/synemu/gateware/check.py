@@ -13,13 +13,10 @@ from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
 
 from ..link.protocol import Reject, arg_limits
-from ..spec.engine import EngineConfig, Op
+from ..spec.engine import COL_OPS, ROW_OPS, EngineConfig, Op
 from .engine import command_layout
 
 __all__ = ["CommandCheck"]
-
-_ROW_OPS = (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_ROW, Op.HEBB_ROW)
-_COL_OPS = (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_COL, Op.LOAD_X)
 
 
 class CommandCheck(wiring.Component):
@@ -52,8 +49,8 @@ class CommandCheck(wiring.Component):
         write = c.op == Op.WRITE
         m.d.comb += self.reason.eq(
             Mux(~defined, Reject.OP,
-                Mux(any_of(_ROW_OPS) & (c.row >= cfg.rows), Reject.ROW,
-                    Mux(any_of(_COL_OPS) & (c.col >= cfg.cols), Reject.COL,
+                Mux(any_of(sorted(ROW_OPS)) & (c.row >= cfg.rows), Reject.ROW,
+                    Mux(any_of(sorted(COL_OPS)) & (c.col >= cfg.cols), Reject.COL,
                         Mux(arg_bad, Mux(learn, Reject.LABEL, Mux(write, Reject.WORD,
                                                                   Reject.ARG)), 0)))))
         return m

@@ -35,16 +35,18 @@ NAK, timeout, CRC error, or malformed reply, flushing its input first.
 from __future__ import annotations
 
 import enum
+import functools
 import struct
 import zlib
 from dataclasses import dataclass
 
 import numpy as np
 
-from ..spec.engine import OP_WIDTH, Command, EngineConfig, GoldenEngine, Op
+from ..spec.engine import (COL_OPS, OP_WIDTH, PULSE_OPS, ROW_OPS, Command, EngineConfig,
+                           GoldenEngine, Op)
 
 __all__ = ["REQ_SYNC", "RSP_SYNC", "HELLO", "CMDS", "COUNTERS", "NAK", "BAD", "REJECT", "Reject",
-           "reject_reason", "arg_limits", "VERSION",
+           "reject_reason", "arg_limits", "random_wire_command", "VERSION",
            "LinkSpec", "Capabilities", "Counters", "LinkError", "LinkTimeout",
            "crc32", "request_frame", "reply_frame", "pack_command", "unpack_command",
            "LinkHost", "BoardModel", "ModelTransport", "FaultInjector", "config_crc",
@@ -78,16 +80,13 @@ class Reject(enum.IntEnum):
     ARG = 6       #: pulse / input / tick count wider than its field
 
 
-_ROW_OPS = (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_ROW, Op.HEBB_ROW)
-_COL_OPS = (Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_COL, Op.LOAD_X)
-_PULSE_OPS = (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW)
-
-
+@functools.lru_cache(maxsize=32)
 def arg_limits(config: EngineConfig) -> dict:
-    """Op -> exclusive upper bound of its ``arg`` field on the wire (ops not listed: any)."""
+    """Op -> exclusive upper bound of its ``arg`` field on the wire (ops not listed: any);
+    cached per config (read-only)."""
     lim = {Op.WRITE: 1 << config.device.state_width, Op.LOAD_X: 1 << config.x_width,
            Op.TICK: 1 << config.tick_width, Op.LEARN: config.rows}
-    for op in _PULSE_OPS:
+    for op in PULSE_OPS:
         lim[op] = 1 << config.device.pulse_width
     return lim
 
@@ -99,9 +98,9 @@ def reject_reason(config: EngineConfig, cmd: Command) -> int:
         op = Op(cmd.op)
     except ValueError:
         return Reject.OP
-    if op in _ROW_OPS and cmd.row >= config.rows:
+    if op in ROW_OPS and cmd.row >= config.rows:
         return Reject.ROW
-    if op in _COL_OPS and cmd.col >= config.cols:
+    if op in COL_OPS and cmd.col >= config.cols:
         return Reject.COL
     lim = arg_limits(config).get(op)
     if lim is not None and cmd.arg >= lim:
@@ -583,6 +582,22 @@ class ModelTransport:
 
     def close(self):
         pass
+
+
+def random_wire_command(spec: LinkSpec, rng) -> bytes:
+    """A random packed command for fuzzing (``rng``: a NumPy Generator): every op code
+    including undefined ones, any row/column the fields can hold, and arguments near the
+    limits of :func:`arg_limits` (word widths, labels) as often as anywhere else."""
+    c = spec.config
+    op = int(rng.choice([*range(1, 12)] * 3 + [0, 12, 13, 15]))
+    row = int(rng.integers(0, 1 << c.row_width))
+    col = int(rng.integers(0, 1 << c.col_width))
+    arg = int(rng.choice([rng.integers(0, 64), rng.integers(0, 1 << c.arg_width),
+                          (1 << c.device.state_width) + int(rng.integers(-2, 2)) % 4,
+                          c.rows + int(rng.integers(-1, 2))])) & ((1 << c.arg_width) - 1)
+    v = op | row << OP_WIDTH | col << (OP_WIDTH + c.row_width) | arg << (
+        OP_WIDTH + c.row_width + c.col_width)
+    return v.to_bytes(spec.cmd_bytes, "little")
 
 
 class FaultInjector:

@@ -42,20 +42,8 @@ def emit(result: dict, summary: str, as_json: bool) -> None:
 def out_dir(path, option: str = "--out") -> Path:
     """The output directory ``path``, created if needed and checked writable *before* any
     work is done (a ValueError naming ``option`` otherwise)."""
-    import os
-    import tempfile
-    p = Path(path)
-    if p.exists() and not p.is_dir():
-        raise ValueError(f"{option} {p}: is a file, not a directory")
-    try:
-        p.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=p):
-            pass
-    except OSError as e:
-        raise ValueError(f"{option} {p}: cannot write there ({e.strerror or e})") from None
-    if not os.access(p, os.W_OK):
-        raise ValueError(f"{option} {p}: not writable")
-    return p
+    from ..fsutil import writable_dir
+    return writable_dir(path, option)
 
 
 def file_stem(name: str) -> str:

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 
 import numpy as np
@@ -27,8 +28,7 @@ __all__ = ["lockstep_seeds", "engine_native_build", "NativeEngineSession", "Engi
 TOPLEVEL = "synemu_engine"
 
 #: ops that never change a synapse word
-_READ_ONLY = frozenset([Op.READ, Op.LOAD_X, Op.FORWARD, int(Op.READ), int(Op.LOAD_X),
-                        int(Op.FORWARD)])
+_READ_ONLY = frozenset([Op.READ, Op.LOAD_X, Op.FORWARD])     # (IntEnum: ints match too)
 
 
 def engine_native_build(config: EngineConfig, *, waves: bool | str = False) -> verilator.Build:
@@ -216,18 +216,16 @@ class NativeEngineSession:
                      dtype=np.uint64).reshape(-1, 4)
         return a[:, 0], a[:, 1], a[:, 2], a[:, 3]
 
-    @property
+    @cached_property
     def _arg_masks(self) -> dict:
         """op -> mask making ``arg`` its unsigned field value (two's complement for the
         signed pulse and input arguments; the whole field otherwise)."""
-        from ..spec.engine import Op
+        from ..spec.engine import PULSE_OPS
         c, dev = self.config, self.config.device
-        full = (1 << 64) - 1
-        m = {op: full for op in Op}
-        for op in (Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW):
+        m = {op: (1 << 64) - 1 for op in Op}        # keyed by IntEnum: int ops look up too
+        for op in PULSE_OPS:
             m[op] = (1 << dev.pulse_width) - 1
         m[Op.LOAD_X] = (1 << c.x_width) - 1
-        m.update({int(k): v for k, v in list(m.items())})
         return m
 
     def _run(self, cmds, n_resps, snapshots: bool, raw: bool = False):

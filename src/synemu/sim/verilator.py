@@ -98,17 +98,9 @@ def _build_root(build_root) -> Path:
     root = Path(build_root).expanduser() if build_root is not None else default_build_root()
     what = ("build_root" if build_root is not None else
             "SYNEMU_BUILD_DIR" if os.environ.get("SYNEMU_BUILD_DIR") else "the build cache")
-    if root.exists() and not root.is_dir():
-        raise ValueError(f"{what} {root}: is a file, not a directory")
-    try:
-        root.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=root):
-            pass
-    except OSError as e:
-        raise ValueError(f"{what} {root}: cannot write Verilator builds there "
-                         f"({e.strerror or e}); set SYNEMU_BUILD_DIR to a writable "
-                         f"directory") from None
-    return root
+    from ..fsutil import writable_dir
+    return writable_dir(root, what, doing="write Verilator builds there",
+                        hint="; set SYNEMU_BUILD_DIR to a writable directory")
 
 
 def verilog_of(component, name: str = "top", *, ports=None, emit_src: bool = False) -> str:

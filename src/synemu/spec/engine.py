@@ -77,9 +77,10 @@ class Op(enum.IntEnum):
 OP_WIDTH = 4
 
 _OP_BY_VALUE = {int(op): op for op in Op}       # Op(v) without the enum call overhead
-_ROW_OPS = frozenset((Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_ROW, Op.HEBB_ROW))
-_COL_OPS = frozenset((Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_COL, Op.LOAD_X))
-_PULSE_OPS = frozenset((Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW))
+#: ops addressing a row, ops addressing a column, ops whose ``arg`` is a signed pulse count
+ROW_OPS = frozenset((Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_ROW, Op.HEBB_ROW))
+COL_OPS = frozenset((Op.WRITE, Op.READ, Op.UPDATE, Op.UPD_COL, Op.LOAD_X))
+PULSE_OPS = frozenset((Op.UPDATE, Op.UPD_ROW, Op.UPD_COL, Op.HEBB_ROW))
 _SMALL_MATMUL = 4096    # forward_values: weight matrices up to this size multiply in int64
 
 
@@ -241,13 +242,13 @@ class EngineConfig:
         if op is None:
             op = Op(cmd.op)
         row, col, arg = int(cmd.row), int(cmd.col), int(cmd.arg)
-        if op in _ROW_OPS and not 0 <= row < self.rows:
+        if op in ROW_OPS and not 0 <= row < self.rows:
             raise ValueError(f"row {row} out of range 0..{self.rows - 1}")
-        if op in _COL_OPS and not 0 <= col < self.cols:
+        if op in COL_OPS and not 0 <= col < self.cols:
             raise ValueError(f"col {col} out of range 0..{self.cols - 1}")
         if op is Op.WRITE:
             arg = self.device.check_word(arg)
-        elif op in _PULSE_OPS:
+        elif op in PULSE_OPS:
             arg = self._encode_signed(self.device.pulse_fmt, arg, "pulse")
         elif op is Op.TICK:
             fmt = self._tick_fmt
