@@ -69,9 +69,9 @@ def cmd_run(args):
 
     from ..runtime.report import emit, out_dir, save_json
     from ..runtime.tile import Tile
-    from ..runtime.train import prepare_inputs, recipe_for, train_onchip
+    from ..runtime.train import prepare_inputs, train_onchip
     from .common import CommandError
-    from ..spec.registry import make_device
+    from ..spec.registry import get_plugin, make_device
     from ..spec.engine import EngineConfig
     from ..boards.backend import BoardBackend
     from ..link.protocol import LinkError, LinkSpec
@@ -85,11 +85,11 @@ def cmd_run(args):
             raise ValueError(f"--{name} must be at least 1, not {getattr(args, name)}")
     out = out_dir(args.out)
     ds = load_dataset(args.dataset, seed=0)
-    recipe = recipe_for(args.device, ds.name)
+    device = make_device(args.device, preset=args.preset, **dict(args.param))
+    recipe = get_plugin(args.device).recipe(ds.name, device)
     recipe = replace(recipe, lanes=args.lanes or recipe.lanes,
                      epochs=args.epochs or recipe.epochs)
     cols = prepare_inputs(ds.x_train[:1], recipe).shape[1]
-    device = make_device(args.device, preset=args.preset, **dict(args.param))
     cfg = EngineConfig(device=device, rows=ds.n_classes, cols=cols, lanes=recipe.lanes,
                        seed=args.seed + 1, **recipe.engine_kwargs())
     if args.port:

@@ -325,10 +325,18 @@ def _device_commands():
 
 
 def _register_devices(sub):
+    tools = []
     for plug, mod, fn in _device_commands():
         dp = sub.add_parser(plug.name, help=f"{plug.name} experiments: {plug.summary}")
         dsub = dp.add_subparsers(dest="experiment", required=True, metavar="EXPERIMENT")
         getattr(mod, fn)(dsub)
+        if hasattr(mod, "register_tools"):
+            tools.append(mod.register_tools)
+    if tools:   # device-independent tools a plugin provides: ``synemu device fit``
+        tp = sub.add_parser("device", help="device tools (fit a device from measured data)")
+        tsub = tp.add_subparsers(dest="experiment", required=True, metavar="TOOL")
+        for register in tools:
+            register(tsub)
 
 
 def _legacy(argv: list[str]) -> list[str]:

@@ -12,7 +12,8 @@ One training step on a mini-batch (the order of operations of the FeMFET device)
    read-out, i.e. M only for the FeMFET, with a straight-through gradient);
 2. forward (ReLU hidden layers, softmax output) and back-propagation on the host in NumPy
    (float64), mean cross-entropy gradient ``g``;
-3. pulses ``p = stochastic_round(-lr * g / scale_l)`` (host NumPy RNG, unbiased), saturated to
+3. pulses ``p = stochastic_round(-lr * g / (scale_l * pulse_gain))`` (host NumPy RNG,
+   unbiased; ``pulse_gain``: the device's mean weight change per pulse), saturated to
    the device's pulse width, sent as UPDATEs (``Tile.update_matrix``);
 4. ``SAMPLE`` on every tile (marks one batch: the periodic transfer of T1 devices runs every
    ``sample_period`` batches), then ``TICK ticks_per_batch`` (leakage), if > 0.
@@ -125,8 +126,9 @@ class TileLayer:
         return self.weights(train)[:, :self.n_in + 1] * self.scale
 
     def apply(self, grad: np.ndarray, lr: float, rng: np.random.Generator) -> int:
-        """Send ``stochastic_round(-lr * grad / scale)`` pulses; returns their count."""
-        step = -lr * grad / self.scale
+        """Send ``stochastic_round(-lr * grad / (scale * pulse_gain))`` pulses; returns their
+        count."""
+        step = -lr * grad / (self.scale * self.device.pulse_gain)
         fl = np.floor(step)
         pulses = (fl + (rng.random(step.shape) < (step - fl))).astype(np.int64)
         pulses = self.device.pulse_fmt.saturate(pulses)

@@ -21,11 +21,14 @@ from .tile import Tile
 __all__ = ["Recipe", "recipe_for", "prepare_inputs", "train_onchip", "plot_curves"]
 
 
-def recipe_for(device: str, dataset: str) -> Recipe:
-    """The training recipe of ``device`` (a registered name) on ``dataset``: the device
-    plugin's own (:attr:`~synemu.plugin.DevicePlugin.recipes`) or the default."""
-    from ..spec.registry import get_plugin
-    return get_plugin(device).recipe(dataset)
+def recipe_for(device: str, dataset: str, device_params: dict | None = None) -> Recipe:
+    """The training recipe of ``device`` (a registered name, with ``device_params``) on
+    ``dataset``: the device plugin's own (:attr:`~synemu.plugin.DevicePlugin.recipes`) or
+    the default."""
+    from ..spec.registry import get_plugin, make_device
+    plug = get_plugin(device)
+    model = make_device(device, **device_params) if device_params else None
+    return plug.recipe(dataset, model)
 
 
 def prepare_inputs(x: np.ndarray, recipe: Recipe) -> np.ndarray:
@@ -67,7 +70,7 @@ def train_onchip(device: str = "ideal", dataset: str | Dataset = "digits", *,
     if chunk < 1:
         raise ValueError(f"chunk must be at least 1, not {chunk}")
     ds = dataset if isinstance(dataset, Dataset) else load_dataset(dataset, seed=0)
-    recipe = recipe or recipe_for(device, ds.name)
+    recipe = recipe or recipe_for(device, ds.name, device_params)
     if epochs is not None:
         recipe = replace(recipe, epochs=epochs)
     if recipe.epochs < 1:

@@ -68,6 +68,12 @@ class Device:
         return 0
 
     @property
+    def pulse_gain(self) -> float:
+        """Mean weight change (weight units) of one unit of pulse count: host trainers send
+        ``step / pulse_gain`` pulses for a weight step (1.0: a pulse count is a weight step)."""
+        return 1.0
+
+    @property
     def tick_sweeps(self) -> bool:
         """True if TICK must visit every synapse (False: only the global time advances)."""
         return False

@@ -22,7 +22,7 @@ ENTRY_POINT_GROUP = "synemu.devices"
 #: installed, so its entry points are not in any distribution's metadata)
 BUILTIN = {"ideal": "synemu.devices.ideal:plugin", "probe": "synemu.devices.probe:plugin",
            "fn": "synemu.devices.fn:plugin", "femfet": "synemu.devices.femfet:plugin",
-           "mtj": "synemu.devices.mtj:plugin"}
+           "mtj": "synemu.devices.mtj:plugin", "measured": "synemu.devices.measured:plugin"}
 
 
 def load_object(ref: str):
@@ -46,7 +46,8 @@ class DevicePlugin:
     rule        ``"module:Class"`` of its hardware rule, a
                 :class:`~synemu.gateware.device.DeviceRule` subclass taking the golden
                 model; imported on first use (so the golden side needs no Amaranth)
-    recipes     dataset name -> :class:`~synemu.spec.recipe.Recipe` for on-chip training
+    recipes     dataset name -> :class:`~synemu.spec.recipe.Recipe` for on-chip training (or a
+                function of the device model returning one, for parameter-dependent recipes)
                 (datasets not listed use :data:`~synemu.spec.recipe.DEFAULT_RECIPES`)
     commands    optional ``"module:function"``; ``function(subparsers)`` adds the device's
                 own CLI experiments (``synemu <device> <experiment>``); the module may
@@ -84,8 +85,13 @@ class DevicePlugin:
         """The hardware rule class (imports Amaranth)."""
         return load_object(self.rule)
 
-    def recipe(self, dataset: str) -> Recipe:
-        return self.recipes.get(dataset) or DEFAULT_RECIPES.get(dataset) or Recipe()
+    def recipe(self, dataset: str, device=None) -> Recipe:
+        """The recipe for ``dataset``; an entry may be a function of the device model
+        (``device``: a model of this plugin; None: its default parameters)."""
+        r = self.recipes.get(dataset) or DEFAULT_RECIPES.get(dataset) or Recipe()
+        if callable(r) and not isinstance(r, Recipe):
+            r = r(device if device is not None else self.device())
+        return r
 
 
 _PLUGINS: dict[str, DevicePlugin] | None = None
