@@ -35,6 +35,12 @@ FULL = [
     ("orangecrab", "femfet", 128, 8),
     ("orangecrab", "mtj", 512, 16, "board", _SPIKES),
     ("orangecrab", "fn", 64, 2, "board"),
+    ("icebreaker", "measured", 32, 2, "reram-gong2018"),
+    ("icebreaker", "measured", 32, 2, "ecram-tang2018"),
+    ("icebreaker", "measured", 32, 2, "fefet-jerry2017"),
+    ("ulx3s-85f", "measured", 256, 16, "reram-gong2018"),
+    ("ulx3s-85f", "measured", 256, 16, "ecram-tang2018"),
+    ("ulx3s-85f", "measured", 256, 16, "fefet-jerry2017"),
 ]
 QUICK = [("icebreaker", "ideal", 8, 2)]
 

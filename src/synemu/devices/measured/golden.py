@@ -74,10 +74,11 @@ CODES = ("count", "shape")
 def popcount64(v) -> np.ndarray:
     """Set bits of uint64 values (vectorised; int64 result)."""
     v = np.asarray(v, dtype=np.uint64)
-    v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
-    v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
-    v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
-    return ((v * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.int64)
+    with np.errstate(over="ignore"):          # the multiply wraps by design (SWAR popcount)
+        v = v - ((v >> np.uint64(1)) & np.uint64(0x5555555555555555))
+        v = (v & np.uint64(0x3333333333333333)) + ((v >> np.uint64(2)) & np.uint64(0x3333333333333333))
+        v = (v + (v >> np.uint64(4))) & np.uint64(0x0F0F0F0F0F0F0F0F)
+        return ((v * np.uint64(0x0101010101010101)) >> np.uint64(56)).astype(np.int64)
 
 
 def _err(msg):
@@ -239,7 +240,9 @@ class MeasuredDevice(Device):
 
     @cached_property
     def rand_width(self) -> int:
-        return self.frac_bits + 2 * self.noise_bits + self.d2d_bits * self.n_devices
+        """``f + 2N + D * devices`` bits (at least 3, the narrowest LFSR; 0: no randomness)."""
+        bits = self.frac_bits + 2 * self.noise_bits + self.d2d_bits * self.n_devices
+        return max(bits, 3) if bits else 0
 
     @cached_property
     def tick_sweeps(self) -> bool:

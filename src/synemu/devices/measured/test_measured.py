@@ -330,3 +330,11 @@ def test_train_mlp_with_a_measured_preset():
                   hidden=(32,), show_progress=False)
     assert r["test_accuracy"] > 0.6
     assert r["pulses"] > 0
+
+
+def test_narrow_random_words_use_the_narrowest_lfsr():
+    from synemu.spec.engine import EngineConfig, GoldenEngine
+    d = table_device(up=1, down=1, frac_bits=1, noise_bits=0)
+    assert d.rand_width == 3                     # 1 bit used, LFSRs are >= 3 bits wide
+    GoldenEngine(EngineConfig(device=d, rows=2, cols=2))
+    assert table_device(up=1, down=1, frac_bits=0, noise_bits=0).rand_width == 0
