@@ -10,8 +10,8 @@ are the golden model's, bit for bit. Per lane (``k = bits``, ``f = frac_bits``,
 * Pulse ROM word ``{delta (k+f bits), z (bit_length(N)), s (bit_length(max s))}`` (the noise
   fields only if N > 0) at address ``{dir, n, c}``: ``2 K C`` words, the up table then the
   down table; a differential pair (SET-only) holds the up table alone (``K C`` words) and
-  reads it at the moving device's index. One read per update; one ROM per engine, one read
-  port per lane (an ECP5 EBR serves two lanes, yosys duplicates it on iCE40).
+  reads it at the moving device's index. One read per update; one ROM copy per two lanes
+  (an ECP5 EBR's two ports; yosys duplicates it on iCE40, whose EBR has one read port).
 * UPDATE, clock 0: code ``c = |p| - 1`` (``~p`` for p < 0), the ROM address, the effective
   d2d code(s) (``d`` once ``v``, else ``rand[f+2N+iD : +D]``) and the moving device's step
   scale from a combinational ``2^D`` x 8-bit ROM (registered); the new ``d``/``v`` fields and
@@ -68,7 +68,7 @@ class MeasuredRule(DeviceRule):
         super().__init__(device)
         self._n = 0
         self._weights = (None, {})      # (module, {id(state): (state, weight)})
-        self._roms = (None, None)       # (module, pulse ROM)
+        self._roms = (None, None, 0)    # (module, pulse ROM, its read ports)
         d = device
         K, C, f, N = d.n_states, d.n_codes, d.frac_bits, d.noise_bits
         self._delta_w = d.bits + f
@@ -110,16 +110,23 @@ class MeasuredRule(DeviceRule):
         m.d.sync += reg.eq(expr)
         return reg
 
+    #: read ports (lanes) per ROM copy: ECP5's true-dual-port EBR serves two; one Memory with
+    #: a port per lane (16 on a ULX3S build) makes yosys's memory_libmap run out of memory
+    ports_per_rom = 2
+
     def _rom(self, m):
-        """The pulse ROM, one per module: every lane adds a read port (ECP5's true-dual-port
-        EBR serves two lanes; yosys duplicates the ROM where block RAM has fewer ports)."""
-        if self._roms[0] is not m:
+        """The pulse ROM of the next lane (one read per update): a new copy every
+        :attr:`ports_per_rom` lanes (yosys duplicates it where block RAM has fewer read
+        ports, as the iCE40's)."""
+        mod, mem, used = self._roms
+        if mod is not m or used >= self.ports_per_rom:
             attrs = {"rom_style": "block"} if len(self._rom_init) >= self.block_rom_min else None
             mem = Memory(shape=unsigned(self._word_w), depth=len(self._rom_init),
                          init=self._rom_init, attrs=attrs)
             m.submodules[self._name("pulse_rom")] = mem
-            self._roms = (m, mem)
-        return self._roms[1]
+            used = 0
+        self._roms = (m, mem, used + 1)
+        return mem
 
     def _read(self, m, mem, addr, what):
         """Synchronous read: data of ``addr`` one clock later."""

@@ -284,3 +284,19 @@ def test_verilator_lockstep(name):
     for rep in reps:
         assert rep.ok, rep.mismatches[0]
     assert [r.commands for r in reps] == [len(s) for s in streams]
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("name", ["fefet-jerry2017", "full-p4", "diff-wide"])
+def test_verilator_lockstep_eight_lanes(name):
+    """8 lanes: four copies of the pulse ROM (two read ports each), every lane checked."""
+    import dataclasses
+
+    from synemu.sim.lockstep import verilator_lockstep
+    base = engine_config(name, seed=29)
+    cfg = dataclasses.replace(base, lanes=8, cols=16)
+    streams = [random_commands(cfg, 200 + s, VL_OPS) for s in VL_SEEDS]
+    reps = verilator_lockstep(cfg, streams, driver="native")
+    for rep in reps:
+        assert rep.ok, rep.mismatches[0]
+    assert sum(r.commands for r in reps) == len(VL_SEEDS) * VL_OPS
