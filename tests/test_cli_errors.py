@@ -74,7 +74,7 @@ def test_unusable_build_dir_is_named(capsys, tmp_path, monkeypatch):
     f = tmp_path / "file"
     f.write_text("x")
     monkeypatch.setenv("SYNEMU_BUILD_DIR", str(f))
-    rc = main(["verify", "--seeds", "1", "--ops", "5", "--json"])
+    rc = main(["verify", "--seeds", "1", "--ops", "5", "--json", "--out", str(tmp_path / "o")])
     res = json.loads(capsys.readouterr().out.strip().splitlines()[-1])
     assert rc == 2 and "SYNEMU_BUILD_DIR" in res["error"]
 

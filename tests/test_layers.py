@@ -15,7 +15,7 @@ import pytest
 PKG = Path(__file__).resolve().parents[1] / "src" / "synemu"
 
 #: layer of each top-level unit, lowest first; a module may import its own layer or lower
-LAYERS = {"__init__": 0, "fsutil": 0, "spec": 0, "link": 1, "gateware": 2, "plugin": 2, "sim": 3,
+LAYERS = {"__init__": 0, "fsutil": 0, "spec": 0, "link": 1, "campaign": 1, "gateware": 2, "plugin": 2, "sim": 3,
           "boards": 4, "runtime": 5, "devices": 6, "demo": 7, "cli": 8}
 
 #: golden-side modules of a device (importable without Amaranth)

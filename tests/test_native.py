@@ -221,9 +221,10 @@ def test_native_tile_learn_and_predict_equal_golden():
 
 
 @pytest.mark.verilator
-def test_verify_cli_campaign_json(capsys):
+def test_verify_cli_campaign_json(capsys, tmp_path):
     from synemu.cli.main import main
-    rc = main(["verify", "--device", "ideal", "--seeds", "2", "--ops", "3000", "--json"])
+    rc = main(["verify", "--device", "ideal", "--seeds", "2", "--ops", "3000", "--json",
+               "--out", str(tmp_path)])
     out = capsys.readouterr().out.strip().splitlines()
     res = json.loads(out[-1])
     assert rc == 0 and res["ok"] and res["driver"] == "native"

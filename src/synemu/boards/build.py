@@ -18,12 +18,11 @@ import time
 from pathlib import Path
 
 from ..spec.engine import EngineConfig
-from ..link.protocol import LinkSpec
 from .platforms import Board, get_board
 from .top import BoardTop, board_spec
 
 __all__ = ["BuildFailed", "build_board", "check_timing", "bram_estimate", "parse_nextpnr_report",
-           "explain_failure", "capacity_sweep"]
+           "explain_failure", "capacity_sweep", "capacity_tasks", "capacity_point"]
 
 NAME = "synemu_top"
 
@@ -210,32 +209,92 @@ def check_timing(report: dict) -> None:
                       f"{'; '.join(report['critical_path'][:3]) or 'see ' + report['build_dir']})")
 
 
-def capacity_sweep(board: str, device: str, *, lanes: int = 4, sizes=(16, 32, 64), out="build",
+def _capacity_dir(board: str, device: str, n: int, lanes: int, preset=None,
+                  device_params=None, engine=None) -> str:
+    """Build directory name of one capacity point: distinct for every preset, device
+    parameter and engine override, so parallel builds never share a directory."""
+    import hashlib
+
+    from ..fsutil import file_stem
+    name = f"cap-{board}-{device}" + (f"-{file_stem(preset)}" if preset else "")
+    name += f"-{n}x{n}x{lanes}"
+    if device_params or engine:
+        tag = json.dumps({"params": device_params or {}, "engine": engine or {}},
+                         sort_keys=True, default=str)
+        name += "-" + hashlib.sha256(tag.encode()).hexdigest()[:8]
+    return name
+
+
+def capacity_point(board: str, device: str, n: int, lanes: int, out: str,
                    preset: str | None = None, device_params: dict | None = None,
-                   engine: dict | None = None) -> list[dict]:
-    """Build square ``n x n`` arrays (timing failures reported, not raised) for each size;
-    one row per size: fits, fmax_mhz, lut, ff, bram, dsp, synapse_updates_per_s (lanes x
-    min(Fmax, board clock)), error."""
+                   engine: dict | None = None) -> dict:
+    """One capacity point (a campaign task; JSON arguments and result): warm the YoWASP
+    cache (:func:`synemu.sim.tools.warm_yowasp`), build the ``n x n`` array into ``out``
+    (timing failures reported, not raised) and return its row (see :func:`capacity_sweep`)."""
+    from ..sim.tools import warm_yowasp, yowasp_tools
     from ..spec.registry import make_device
     b = get_board(board)
     dev = make_device(device, preset=preset, **(device_params or {}))
-    rows = []
-    for n in sizes:
-        cfg = EngineConfig(device=dev, rows=n, cols=n, lanes=lanes, **(engine or {}))
-        row = {"board": b.name, "device": device, "rows": n, "cols": n, "lanes": lanes}
-        try:
-            rep = build_board(b, cfg, Path(out) / f"cap-{b.name}-{device}-{n}x{n}x{lanes}",
-                              keep_going=True)
-        except BuildFailed as e:
-            rows.append({**row, "fits": False, "error": str(e)})
-            continue
-        r = rep["resources"]
-        fmax = next(iter(rep["fmax_mhz"].values()), 0.0)
-        rows.append({**row, "fits": True, "fmax_mhz": fmax, "clock_mhz": rep["clock_mhz"],
-                     "timing_met": rep["timing_met"], "lut": r["LUT"]["used"],
-                     "lut_available": r["LUT"]["available"], "ff": r["FF"]["used"],
-                     "bram": r["BRAM"]["used"], "bram_available": r["BRAM"]["available"],
-                     "dsp": r["DSP"]["used"],
-                     "synapse_updates_per_s_at_fmax": lanes * fmax * 1e6,
-                     "seconds": rep["seconds"], "error": None})
-    return rows
+    cfg = EngineConfig(device=dev, rows=n, cols=n, lanes=lanes, **(engine or {}))
+    row = {"board": b.name, "device": device, "rows": n, "cols": n, "lanes": lanes}
+    warm_yowasp(yowasp_tools(b.family))
+    try:
+        rep = build_board(b, cfg, out, keep_going=True)
+    except BuildFailed as e:
+        return {**row, "fits": False, "error": str(e)}
+    r = rep["resources"]
+    fmax = next(iter(rep["fmax_mhz"].values()), 0.0)
+    return {**row, "fits": True, "fmax_mhz": fmax, "clock_mhz": rep["clock_mhz"],
+            "timing_met": rep["timing_met"], "lut": r["LUT"]["used"],
+            "lut_available": r["LUT"]["available"], "ff": r["FF"]["used"],
+            "bram": r["BRAM"]["used"], "bram_available": r["BRAM"]["available"],
+            "dsp": r["DSP"]["used"],
+            "synapse_updates_per_s_at_fmax": lanes * fmax * 1e6,
+            "seconds": rep["seconds"], "error": None}
+
+
+def capacity_tasks(board: str, device: str, *, lanes: int = 4, sizes=(16, 32, 64),
+                   out="build", preset: str | None = None, device_params: dict | None = None,
+                   engine: dict | None = None) -> list:
+    """The campaign tasks (:class:`synemu.campaign.Task`) of a capacity sweep, one
+    :func:`capacity_point` per distinct size, each building in its own directory under
+    ``out``. The board, device and every engine configuration are checked here, in the
+    calling process (a ValueError before any build)."""
+    from ..campaign import Task
+    from ..spec.registry import make_device
+    b = get_board(board)
+    dev = make_device(device, preset=preset, **(device_params or {}))
+    root = Path(out).resolve()
+    tasks = []
+    for n in dict.fromkeys(sizes):
+        EngineConfig(device=dev, rows=n, cols=n, lanes=lanes, **(engine or {}))
+        d = root / _capacity_dir(b.name, device, n, lanes, preset, device_params, engine)
+        tasks.append(Task("synemu.boards.build:capacity_point",
+                          {"board": b.name, "device": device, "n": n, "lanes": lanes,
+                           "out": str(d), "preset": preset,
+                           "device_params": dict(device_params or {}),
+                           "engine": dict(engine or {})},
+                          label=f"{b.name} {device}{'-' + preset if preset else ''} "
+                                f"{n}x{n}x{lanes}"))
+    return tasks
+
+
+def capacity_sweep(board: str, device: str, *, lanes: int = 4, sizes=(16, 32, 64), out="build",
+                   preset: str | None = None, device_params: dict | None = None,
+                   engine: dict | None = None, workers: int = 1, scheduler: str | None = None,
+                   records=None, resume: bool = True, show_progress: bool = False) -> list[dict]:
+    """Build square ``n x n`` arrays (timing failures reported, not raised) for each size;
+    one row per size: fits, fmax_mhz, lut, ff, bram, dsp, synapse_updates_per_s (lanes x
+    min(Fmax, board clock)), error.
+
+    The sizes are a campaign (:mod:`synemu.campaign`, one YoWASP build per task in
+    its own directory): ``workers`` local processes or a dask ``scheduler`` address;
+    ``records``: a directory keeping finished points (a rerun skips them; None: none kept).
+    A point that fails other than by not fitting raises RuntimeError after the others."""
+    from ..campaign import run_campaign
+    tasks = capacity_tasks(board, device, lanes=lanes, sizes=sizes, out=out, preset=preset,
+                           device_params=device_params, engine=engine)
+    res = run_campaign(tasks, records, workers=workers, scheduler=scheduler, resume=resume,
+                       desc=f"capacity {board}/{device}", show_progress=show_progress)
+    res.raise_on_failure()
+    return res.results()

@@ -140,24 +140,34 @@ def cmd_run(args):
 
 
 def cmd_capacity(args):
+    """One YoWASP build per array size, as a campaign (``--workers``/``--scheduler``;
+    finished sizes kept under ``--out``/campaign, so a rerun skips them)."""
     from ..runtime.report import emit, out_dir, save_json
-    from ..boards.build import capacity_sweep
+    from ..boards.build import capacity_tasks
+    from .common import run_tasks
     out = out_dir(args.out)
-    rows = capacity_sweep(args.board, args.device, lanes=args.lanes, sizes=args.sizes,
-                          out=out, preset=args.preset, device_params=dict(args.param),
-                          engine=_engine_overrides(args))
+    tasks = capacity_tasks(args.board, args.device, lanes=args.lanes, sizes=args.sizes,
+                           out=out, preset=args.preset, device_params=dict(args.param),
+                           engine=_engine_overrides(args))
+    res = run_tasks(args, tasks, f"capacity {args.board}/{args.device}")
+    rows = res.results()
     save_json(rows, out / f"capacity-{args.board}-{args.device}.json")
     lines = [f"capacity of {args.board} for {args.device} ({args.lanes} lanes):"]
     for r in rows:
         lines.append(f"  {r['rows']}x{r['cols']}: " + (
             f"fits, Fmax {r['fmax_mhz']:.1f} MHz, LUT {r['lut']}, BRAM {r['bram']}"
             if r["fits"] else f"FAILS: {r['error'][:100]}"))
-    emit({"command": "capacity", "rows": rows}, "\n".join(lines), args.json)
+    if res.skipped:
+        lines.append(f"  ({res.skipped} of {len(tasks)} size(s) from earlier records under "
+                     f"{res.root}; --no-resume rebuilds them)")
+    emit({"command": "capacity", "rows": rows, "campaign": res.summary()}, "\n".join(lines),
+         args.json)
     return 0
 
 
 def register(sub):
-    from .common import add_common, add_device_args, parse_param, positive_int
+    from .common import (add_campaign_args, add_common, add_device_args, parse_param,
+                         positive_int)
     from ..boards.platforms import BOARDS
 
     def engine_args(p):
@@ -213,6 +223,7 @@ def register(sub):
     engine_args(c)
     c.add_argument("--lanes", type=positive_int, default=4)
     c.add_argument("--sizes", type=positive_int, nargs="+", default=[16, 32, 64],
-                   help="square array sizes to try")
+                   help="square array sizes to try (one build each: a campaign task)")
     add_common(c, "build")
+    add_campaign_args(c)
     c.set_defaults(func=cmd_capacity)

@@ -85,3 +85,34 @@ def add_common(p: argparse.ArgumentParser, out: str | None = "runs"):
     if out is not None:
         p.add_argument("--out", default=out,
                        help="directory for plots and JSON (default %(default)s)")
+
+
+def add_campaign_args(p: argparse.ArgumentParser):
+    """``--workers``, ``--scheduler`` and ``--no-resume`` of commands that run campaigns
+    (:mod:`synemu.campaign`; records under ``--out``/campaign)."""
+    p.add_argument("--workers", type=positive_int, default=1,
+                   help="local worker processes (a dask LocalCluster); 1: in this process "
+                        "(default)")
+    p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
+                   help="run the tasks on an existing dask cluster instead")
+    p.add_argument("--no-resume", action="store_true",
+                   help="rerun tasks that already have a record under --out/campaign")
+
+
+def run_tasks(args, tasks, desc: str, *, out=None):
+    """Run ``tasks`` as the campaign of a command parsed with :func:`add_campaign_args`
+    (records under ``out`` or ``--out``/campaign); returns the CampaignResult, raising
+    CommandError (exit 1) naming the first failed task after the others finished."""
+    from pathlib import Path
+
+    from ..campaign import run_campaign
+    root = Path(out) if out is not None else Path(getattr(args, "out", None) or "runs") / "campaign"
+    res = run_campaign(tasks, root, workers=getattr(args, "workers", 1),
+                       scheduler=getattr(args, "scheduler", None),
+                       resume=not getattr(args, "no_resume", False), desc=desc)
+    if res.failed:
+        f = res.failed[0]
+        raise CommandError(f"{len(res.failed)} of {len(tasks)} task(s) failed (records of the "
+                           f"others kept under {res.root}); first: "
+                           f"{f['task']['label'] or f['task']['fn']}: {f['error']}", code=1)
+    return res

@@ -18,9 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from ..runtime.report import dumps, emit, file_stem, out_dir, progress, save_json
-from .common import (CommandError, SynemuParser, add_common, add_device_args, device_from_args,
-                     positive_int)
+from ..runtime.report import dumps, emit, file_stem, out_dir, save_json
+from .common import (CommandError, SynemuParser, add_campaign_args, add_common, add_device_args,
+                     device_from_args, positive_int)
 
 __all__ = ["main", "build_parser", "add_device_args", "device_from_args"]
 
@@ -84,9 +84,67 @@ class _Lockstep:
             self.session.close()
 
 
-def cmd_verify(args):
+#: this process's last lockstep runner ``(key, _Lockstep)``: the next seed of the same design
+#: (in process, or on the same dask worker) reuses its build and simulation session
+_RUNNER: list = []
+
+
+def _lockstep_runner(device, preset, params, engine, backend, driver, waves, window, out):
+    """The cached runner of this design (built now if it is another one), and the seconds
+    its build (or cache look-up) took (0 when reused)."""
+    import json
+
     from ..spec.engine import EngineConfig
-    from ..sim.lockstep import random_commands
+    from ..spec.registry import make_device
+    key = json.dumps([device, preset, params, engine, backend, driver, waves, window, out],
+                     sort_keys=True)
+    if _RUNNER and _RUNNER[0][0] == key:
+        return _RUNNER[0][1], 0.0
+    close_lockstep_runner()
+    t0 = time.perf_counter()
+    config = EngineConfig(device=make_device(device, preset=preset, **params), **engine)
+    runner = _Lockstep(config, backend, driver, waves, tuple(window) if window else None,
+                       Path(out) if out else Path("."))
+    _RUNNER.append((key, runner))
+    return runner, time.perf_counter() - t0
+
+
+def close_lockstep_runner():
+    """Close this process's cached lockstep runner (its simulation session), if any."""
+    while _RUNNER:
+        _RUNNER.pop()[1].close()
+
+
+def verify_seed(*, device: str, preset, params: dict, engine: dict, backend: str, driver,
+                seed: int, ops: int, waves: bool = False, window=None, out=None) -> dict:
+    """One ``synemu verify`` seed, a campaign task (JSON arguments and result): the
+    ``EngineConfig`` of ``device``/``preset``/``params`` and the ``engine`` fields, the
+    lockstep of ``random_commands(config, seed, ops)`` on ``backend`` (``driver``: Verilator
+    native | cocotb), from a fresh simulation. Returns seed, ok, commands, compared_words,
+    cycles, mismatches (0 or 1: the lockstep stops at the first), first_mismatch (its
+    fields) and first_mismatch_text, wave (a file, with ``waves``), build_seconds."""
+    import json
+
+    from ..sim import lockstep
+    runner, build_s = _lockstep_runner(device, preset, params, engine, backend, driver,
+                                       waves, window, out)
+    rep, wave = runner.run(seed, lockstep.random_commands(runner.config, seed, ops))
+    mism = json.loads(dumps(rep.to_dict()["mismatches"]))
+    return {"seed": seed, "ok": rep.ok, "commands": rep.commands,
+            "compared_words": rep.compared_words, "cycles": rep.cycles,
+            "mismatches": len(mism), "first_mismatch": mism[0] if mism else None,
+            "first_mismatch_text": str(rep.mismatches[0]) if mism else None,
+            "wave": str(wave) if wave else None, "build_seconds": build_s}
+
+
+def cmd_verify(args):
+    """Lockstep golden vs hardware, one campaign task per seed (:func:`verify_seed`):
+    ``--workers 1`` in this process, one build shared by every seed; ``--workers N`` /
+    ``--scheduler`` on dask workers (each builds the design once, or finds it in the shared
+    Verilator cache). Finished seeds are kept under ``--out``/campaign: a rerun skips them."""
+    from ..spec.engine import EngineConfig
+    from ..campaign import RecordStore, Task
+    from .common import run_tasks
     if args.seeds < 1:
         raise ValueError(f"--seeds must be at least 1, not {args.seeds}")
     if args.ops < 1:
@@ -95,50 +153,62 @@ def cmd_verify(args):
         raise ValueError("--wave-window needs --waves")
     if args.wave_window and (args.backend, args.driver) != ("verilator", "native"):
         raise ValueError("--wave-window needs the native Verilator driver")
+    in_process = args.workers == 1 and args.scheduler is None
+    if args.waves and not in_process:
+        raise ValueError("--waves writes the wave files in this process: use it with "
+                         "--workers 1 and no --scheduler")
     device = device_from_args(args)
-    config = EngineConfig(device=device, rows=args.rows, cols=args.cols, lanes=args.lanes,
-                          rounding=args.rounding, eta=args.eta, seed=args.engine_seed)
+    engine = dict(rows=args.rows, cols=args.cols, lanes=args.lanes, rounding=args.rounding,
+                  eta=args.eta, seed=args.engine_seed)
+    config = EngineConfig(device=device, **engine)
     from ..sim.limits import check_sim_size
     check_sim_size(config, args.backend, force=args.force)
+    if args.backend == "verilator":      # a bad SYNEMU_BUILD_DIR is a usage error, up front
+        from ..sim.verilator import _build_root
+        _build_root(None)
     out = out_dir(args.out) if args.waves else Path(args.out)
-    t_build = time.perf_counter()
-    runner = _Lockstep(config, args.backend, args.driver, args.waves, args.wave_window, out)
-    t_build = time.perf_counter() - t_build
+    # the stream seed varies the commands; the LFSR seeds (reset values baked into the
+    # hardware) stay those of --engine-seed, so all seeds share one Verilator build
+    spec = dict(device=args.device, preset=args.preset, params=dict(args.param), engine=engine,
+                backend=args.backend,
+                driver=args.driver if args.backend == "verilator" else None)
+    if args.waves:
+        spec.update(waves=True, window=list(args.wave_window) if args.wave_window else None,
+                    out=str(out.resolve()))
+    tasks = [Task("synemu.cli.main:verify_seed", {**spec, "seed": seed, "ops": args.ops},
+                  label=f"seed {seed}") for seed in range(args.seeds)]
+    if args.waves:          # a debugging run: the wave files are wanted, so rerun every seed
+        args.no_resume = True
     t0 = time.perf_counter()
-    total = dict(commands=0, compared_words=0, cycles=0)
-    first = None
-    failed_seeds = []
-    waves = []
-    per_command = args.backend == "verilator" and args.driver == "native"
-    bar = progress(total=args.seeds * args.ops if per_command else args.seeds,
-                   desc=f"verify {args.device}/{args.backend}")
     interrupted = False
+    campaign = None
     try:
-        for seed in range(args.seeds):
-            # the stream seed varies the commands; the LFSR seeds (reset values baked into the
-            # hardware) stay those of --engine-seed, so all seeds share one Verilator build
-            rep, wave = runner.run(seed, random_commands(config, seed, args.ops),
-                                   progress=bar.update if per_command else None)
-            if wave:
-                waves.append(str(wave))
-            for k in total:
-                total[k] += getattr(rep, k)
-            if not rep.ok:
-                failed_seeds.append(seed)
-                first = first or {"seed": seed, **rep.to_dict()["mismatches"][0]}
-            if not per_command:
-                bar.update(1)
+        res = run_tasks(args, tasks, f"verify {args.device}/{args.backend}")
+        results = res.results()
+        campaign = res.summary()
     except KeyboardInterrupt:
         # Ctrl-C: report the seeds that finished (a partly checked seed is not counted)
-        if total["commands"] == 0:
+        root = Path(args.out) / "campaign"
+        store = RecordStore(root) if root.is_dir() else None
+        recs = [store.get(t.key) if store else None for t in tasks]
+        results = [r["result"] for r in recs if r is not None]
+        if not results:
             raise
         interrupted = True
     finally:
-        bar.close()
-        runner.close()
-    secs = time.perf_counter() - t0
+        close_lockstep_runner()
+    wall = time.perf_counter() - t0
+    results = [r for r in results if r is not None]
+    total = {k: sum(r[k] for r in results) for k in ("commands", "compared_words", "cycles")}
     if total["commands"] == 0:
         raise ValueError("verify checked no command")
+    failed_seeds = [r["seed"] for r in results if not r["ok"]]
+    first = next(({"seed": r["seed"], **r["first_mismatch"]} for r in results if not r["ok"]),
+                 None)
+    waves = [r["wave"] for r in results if r.get("wave")]
+    t_build = max((r["build_seconds"] for r in results), default=0.0) \
+        if campaign is None or campaign["ran"] else 0.0
+    secs = max(wall - t_build, 1e-9)
     result = {"command": "verify", "ok": not failed_seeds, "device": args.device,
               "preset": args.preset, "backend": args.backend,
               "driver": args.driver if args.backend == "verilator" else None,
@@ -148,7 +218,7 @@ def cmd_verify(args):
               "first_mismatch": first, "seconds": secs, "build_seconds": t_build,
               "commands_per_s": total["commands"] / secs, "cycles_per_s": total["cycles"] / secs,
               "ops_per_s": total["commands"] / secs, "waves": waves,
-              "interrupted": interrupted}
+              "interrupted": interrupted, "campaign": campaign}
     verdict = "PASS: bit-exact" if not failed_seeds else f"FAIL on seeds {failed_seeds}"
     drv = f" ({args.driver} driver)" if args.backend == "verilator" else ""
     summary = (f"verify {args.device} on {args.backend}{drv}: {args.rows}x{args.cols} array, "
@@ -162,6 +232,12 @@ def cmd_verify(args):
         summary += f"\n  first mismatch: {first}"
     if waves:
         summary += "\n  waves: " + ", ".join(waves)
+    if campaign and not in_process:
+        where = args.scheduler or f"{args.workers} local worker processes"
+        summary += f"\n  seeds run on {where}"
+    if campaign and campaign["skipped"]:
+        summary += (f"\n  {campaign['skipped']} of {campaign['tasks']} seed(s) skipped: done "
+                    f"before (records under {campaign['records']}; --no-resume reruns them)")
     if interrupted:
         summary += "\n  interrupted (Ctrl-C): the seeds above finished, the rest did not run"
     emit(result, summary, args.json)
@@ -269,10 +345,12 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--force", action="store_true",
                    help="simulate an array above the simulator's size guard")
     v.add_argument("--waves", action="store_true",
-                   help="Verilator: keep an FST (VCD without lz4 headers) trace per seed")
+                   help="Verilator: keep an FST (VCD without lz4 headers) trace per seed "
+                        "(in this process: --workers 1; every seed is rerun)")
     v.add_argument("--wave-window", type=_parse_window, default=None, metavar="START:STOP",
                    help="native driver: dump waves only for commands START..STOP-1 of each seed")
     add_common(v, "runs")
+    add_campaign_args(v)
     v.set_defaults(func=cmd_verify)
 
     t = sub.add_parser("train", help="on-chip delta-rule learning of a built-in dataset")

@@ -26,19 +26,22 @@ split, initial weights (before quantisation) and batch order.
 
 from __future__ import annotations
 
+import functools
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import asdict, dataclass, replace
 
 import numpy as np
 
 from ..spec.registry import make_device
 from ..spec.device import Device
 from ..spec.engine import Command, Op
+from ..campaign import Task
 from .datasets import Dataset, load_dataset
 from .report import plt, progress
 from .tile import GoldenBackend, Tile
 
-__all__ = ["MLPConfig", "TileLayer", "train_mlp", "compare_devices", "plot_compare", "FLOAT"]
+__all__ = ["MLPConfig", "TileLayer", "train_mlp", "compare_devices", "compare_plan", "compare_run",
+           "compare_task", "jsonable", "plot_compare", "FLOAT"]
 
 FLOAT = "float32"
 
@@ -275,23 +278,108 @@ def train_mlp(device: str | Device = "ideal", dataset: str | Dataset = "mnist5k"
     }
 
 
-def compare_devices(dataset: str = "mnist5k", *, seeds=(0, 1, 2), sets: dict,
-                    config: MLPConfig | None = None, show_progress: bool = True,
-                    **overrides) -> dict:
-    """Train every entry of ``sets`` (label -> (device, preset, params); device
-    ``"float32"`` is the float reference, e.g. :data:`synemu.devices.femfet.presets.COMPARE_SETS`) on the same split with each seed; returns per-label runs and
-    mean/std of the final test accuracy (inference read-out), in percent."""
-    ds = load_dataset(dataset, seed=0)
-    runs: dict[str, list] = {k: [] for k in sets}
-    bar = progress(total=len(sets) * len(seeds), desc="compare", disable=not show_progress)
+def jsonable(obj):
+    """``obj`` as it reads back from JSON (NumPy scalars and arrays to Python, tuples to
+    lists): what a campaign task returns, so a result is the same run in this process, on a
+    dask worker or loaded from a record."""
+    import json
+
+    from .report import _default
+    return json.loads(json.dumps(obj, default=_default))
+
+
+@functools.lru_cache(maxsize=4)
+def _dataset(name: str, digest: str | None) -> Dataset:
+    return load_dataset(name, seed=0)
+
+
+def dataset_digest(name: str) -> str | None:
+    """SHA-256 of a dataset file (None for a built-in dataset): part of a task's arguments,
+    so editing the ``.npz`` redoes the runs that used it."""
+    import hashlib
+    from pathlib import Path
+
+    from .datasets import DATASETS
+    if name in DATASETS or not Path(name).is_file():
+        return None
+    return hashlib.sha256(Path(name).read_bytes()).hexdigest()
+
+
+def compare_run(device: str, dataset: str, seed: int, *, preset: str | None = None,
+                device_params: dict | None = None, mlp: dict | None = None,
+                dataset_sha256: str | None = None) -> dict:
+    """One campaign task of :func:`compare_devices` (and the FeMFET sweep): :func:`train_mlp`
+    of device ``device`` (a registered name or ``"float32"``) with ``preset`` and
+    ``device_params`` on ``dataset`` (its split seed 0) with ``seed``; ``mlp``: the
+    :class:`MLPConfig` fields. JSON in, JSON out (:func:`jsonable`)."""
+    if dataset_sha256 is not None and dataset_digest(dataset) != dataset_sha256:
+        raise ValueError(f"dataset file {dataset!r} differs from the one the campaign was "
+                         f"planned with")
+    cfg = MLPConfig(**(mlp or {}))
+    return jsonable(train_mlp(device, _dataset(dataset, dataset_sha256), preset=preset,
+                              device_params=device_params, config=cfg, seed=int(seed),
+                              show_progress=False))
+
+
+def compare_task(device: str, dataset: str, seed: int, *, preset=None, device_params=None,
+                 config: MLPConfig, label: str = "") -> Task:
+    """The :class:`~synemu.campaign.Task` of one :func:`compare_run`."""
+    if not isinstance(device, str):
+        raise TypeError(f"campaign runs name their device (a string with preset and params), "
+                        f"not a {type(device).__name__} instance: use (dev.name, None, "
+                        f"dev.params())")
+    return Task("synemu.runtime.mlp:compare_run",
+                jsonable({"device": device, "dataset": dataset, "seed": int(seed),
+                          "preset": preset, "device_params": dict(device_params or {}),
+                          "mlp": asdict(config), "dataset_sha256": dataset_digest(dataset)}),
+                label=label or f"{device}{'/' + preset if preset else ''}/seed{seed}")
+
+
+def unique_tasks(tasks) -> tuple[list[Task], list[int]]:
+    """``tasks`` with repeated runs once (a campaign's tasks must differ) and, for each of
+    ``tasks``, its position in that list."""
+    where: dict[str, int] = {}
+    unique, index = [], []
+    for t in tasks:
+        if t.key not in where:
+            where[t.key] = len(unique)
+            unique.append(t)
+        index.append(where[t.key])
+    return unique, index
+
+
+def check_device(device: str, preset=None, params=None):
+    """Build the device once here so a bad name or parameter fails before any run."""
+    if device != FLOAT:
+        make_device(device, preset=preset, **(params or {}))
+
+
+def compare_plan(dataset: str = "mnist5k", *, seeds=(0, 1, 2), sets: dict,
+                 config: MLPConfig | None = None, **overrides):
+    """The campaign of :func:`compare_devices`: ``(tasks, collect)`` -- one task per (set
+    label, seed), identical runs once; ``collect(results)`` (the tasks' results in order)
+    gives the comparison dict."""
+    ds = _dataset(dataset, dataset_digest(dataset))        # fails early on a bad name
+    cfg = replace(config or MLPConfig(), **overrides)
+    seeds = list(seeds)
+    planned = []
     for label, (dev, preset, params) in sets.items():
-        for s in seeds:
-            r = train_mlp(dev, ds, preset=preset, device_params=params, config=config, seed=s,
-                          show_progress=False, **overrides)
-            runs[label].append(r)
-            bar.update(1)
-            bar.set_postfix(run=f"{label}/{s}", acc=f"{r['test_accuracy']:.3f}")
-    bar.close()
+        if isinstance(dev, Device):          # an instance: its name and its parameters
+            dev, params = dev.name, {**dev.params(), **(params or {})}
+        check_device(dev, preset, params)
+        planned += [compare_task(dev, dataset, s, preset=preset, device_params=params,
+                                 config=cfg, label=f"{label}/seed{s}") for s in seeds]
+    tasks, index = unique_tasks(planned)
+
+    def collect(results: list) -> dict:
+        it = iter(results[i] for i in index)
+        runs = {label: [next(it) for _ in seeds] for label in sets}
+        return _compare_table(ds.name, seeds, runs, cfg)
+
+    return tasks, collect
+
+
+def _compare_table(name, seeds, runs, cfg) -> dict:
     table = {}
     for label, rs in runs.items():
         acc = np.array([r["test_accuracy"] for r in rs]) * 100
@@ -305,9 +393,31 @@ def compare_devices(dataset: str = "mnist5k", *, seeds=(0, 1, 2), sets: dict,
         if a and b:
             d = np.array(b["per_seed"]) - np.array(a["per_seed"])
             gaps[bits] = {"gap_pp": float(d.mean()), "gap_std_pp": float(d.std(ddof=1) if len(d) > 1 else 0.0)}
-    return {"dataset": ds.name, "seeds": list(seeds), "table": table, "gaps": gaps,
-            "mlp": asdict(replace(config or MLPConfig(), **overrides)),
-            "runs": {k: [{kk: vv for kk, vv in r.items()} for r in v] for k, v in runs.items()}}
+    return {"dataset": name, "seeds": list(seeds), "table": table, "gaps": gaps,
+            "mlp": asdict(cfg),
+            "runs": {k: [dict(r) for r in v] for k, v in runs.items()}}
+
+
+def compare_devices(dataset: str = "mnist5k", *, seeds=(0, 1, 2), sets: dict,
+                    config: MLPConfig | None = None, show_progress: bool = True,
+                    workers: int = 1, scheduler: str | None = None, out=None,
+                    resume: bool = True, **overrides) -> dict:
+    """Train every entry of ``sets`` (label -> (device, preset, params); device
+    ``"float32"`` is the float reference, e.g. :data:`synemu.devices.femfet.presets.COMPARE_SETS`;
+    a Device instance stands for its name and ``params()``) on the same split with each
+    seed; returns per-label runs and mean/std of the final test accuracy (inference
+    read-out), in percent.
+
+    The runs are a campaign (:mod:`synemu.campaign`, one task per label and seed):
+    ``workers`` local processes or the dask ``scheduler``, records under ``out`` (None:
+    none; ``resume`` reuses them). The result does not depend on where the runs ran; a
+    failed run raises RuntimeError after the others finished."""
+    from ..campaign import run_campaign
+    tasks, collect = compare_plan(dataset, seeds=seeds, sets=sets, config=config, **overrides)
+    res = run_campaign(tasks, out, workers=workers, scheduler=scheduler, resume=resume,
+                       desc="compare", show_progress=show_progress)
+    res.raise_on_failure()
+    return collect(res.results())
 
 
 def plot_compare(result: dict, path, title: str | None = None):

@@ -8,10 +8,12 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 
 import numpy as np
+
+from ..campaign import progress  # noqa: F401  (the one progress bar of every long run)
+from ..fsutil import file_stem  # noqa: F401  (file names from user-given names)
 
 __all__ = ["emit", "out_dir", "file_stem", "progress", "save_json", "plt"]
 
@@ -46,25 +48,10 @@ def out_dir(path, option: str = "--out") -> Path:
     return writable_dir(path, option)
 
 
-def file_stem(name: str) -> str:
-    """A file-name-safe form of a user-given name (a dataset's name, never its path)."""
-    import re
-    return re.sub(r"[^A-Za-z0-9._+-]+", "_", Path(str(name)).name).strip("._") or "data"
-
-
 def save_json(obj, path) -> Path:
     path = Path(path)
     path.write_text(json.dumps(obj, default=_default, indent=2) + "\n")
     return path
-
-
-def progress(total=None, desc=None, disable=False, **kw):
-    """A tqdm progress bar on stderr; off when ``disable`` is true, and also whenever stderr
-    is not a terminal (logs and pipes get no bar)."""
-    from tqdm import tqdm
-    return tqdm(total=total, desc=desc, file=sys.stderr, disable=True if disable else None,
-                leave=False,
-                dynamic_ncols=True, **kw)
 
 
 def plt():

@@ -273,22 +273,8 @@ def build(verilog_text: str, toplevel: str = "top", *, build_root=None,
 def _source_fingerprint() -> str:
     """Hash of every source file that can shape generated Verilog (synemu's core and every
     installed device plugin's package, built-in or third-party) and of Amaranth's version."""
-    import sys
-
-    import amaranth
-
-    from ..spec.registry import plugins
-    pkg = Path(__file__).resolve().parent.parent
-    roots = [pkg / sub for sub in ("spec", "gateware", "link", "boards", "sim", "devices")]
-    for plug in plugins().values():
-        mod = sys.modules[plug.device.__module__]
-        roots.append(Path(mod.__file__).resolve().parent)
-    files = sorted({f for r in roots for f in r.rglob("*.py") if not f.name.startswith("test_")})
-    h = hashlib.sha256(str(getattr(amaranth, "__version__", "")).encode())
-    for f in files:
-        h.update(str(f.relative_to(f.anchor)).encode())
-        h.update(f.read_bytes())
-    return h.hexdigest()
+    from ..fsutil import source_fingerprint
+    return source_fingerprint(("spec", "gateware", "link", "boards", "sim", "devices"))
 
 
 def build_design(design_id, make_verilog, toplevel: str, *, build_root=None,

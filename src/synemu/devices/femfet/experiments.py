@@ -7,58 +7,91 @@ import itertools
 
 import numpy as np
 
-from ...runtime.report import plt, progress
+from ...runtime.report import plt
 
-__all__ = ["run_sweep", "plot_sweep"]
+__all__ = ["run_sweep", "sweep_plan", "sweep_params", "plot_sweep"]
+
+
+def sweep_params(km: int, kl: int, transfer: str, leak, *, period: int = 16,
+                 leak_period_log2: int = 7) -> dict:
+    """FeMFET device parameters of one sweep point."""
+    params = dict(k_m=km, k_l=kl, transfer=transfer)
+    if transfer == "periodic":
+        params.update(guard_bits=1, transfer_period=period)
+    if leak is not None:
+        params.update(leak_shift=leak, leak_period_log2=leak_period_log2)
+    return params
+
+
+def sweep_plan(dataset: str, splits, transfers, leaks, *, seeds=(0,), period: int = 16,
+               leak_period_log2: int = 7, ticks_per_batch: int = 16, **mlp):
+    """The campaign of :func:`run_sweep`: ``(tasks, collect)`` -- one task per (ideal N,
+    seed) and per (point, seed) (:func:`synemu.runtime.mlp.compare_run`); ``collect`` turns
+    the tasks' results (in order) into the sweep dict."""
+    from dataclasses import replace
+
+    from ...runtime.mlp import (MLPConfig, _dataset, check_device, compare_task,
+                                 dataset_digest, unique_tasks)
+    ds = _dataset(dataset, dataset_digest(dataset))          # fails early on a bad name
+    seeds = list(seeds)
+    cfg = replace(MLPConfig(), **mlp)
+    points = list(itertools.product(splits, transfers, leaks))
+    n_ideal = sorted({km + kl for km, kl in splits})
+    planned = []
+    for n in n_ideal:
+        planned += [compare_task("ideal", dataset, s, device_params={"weight_bits": n},
+                                 config=cfg, label=f"ideal-{n}bit/seed{s}") for s in seeds]
+    for (km, kl), transfer, leak in points:
+        params = sweep_params(km, kl, transfer, leak, period=period,
+                              leak_period_log2=leak_period_log2)
+        check_device("femfet", None, params)
+        point_cfg = replace(cfg, ticks_per_batch=ticks_per_batch if leak is not None else 0)
+        planned += [compare_task("femfet", dataset, s, device_params=params, config=point_cfg,
+                                 label=f"femfet-{km}+{kl}/{transfer}/leak-{leak}/seed{s}")
+                    for s in seeds]
+    tasks, index = unique_tasks(planned)
+
+    def collect(results: list) -> dict:
+        it = iter(results[i] for i in index)
+        ideal = {}
+        for n in n_ideal:
+            ideal[n] = float(np.mean([next(it)["test_accuracy"] * 100 for _ in seeds]))
+        rows = []
+        for (km, kl), transfer, leak in points:
+            rs = [next(it) for _ in seeds]
+            accs = [r["test_accuracy"] * 100 for r in rs]
+            tr = [r["test_accuracy_train_readout"] * 100 for r in rs]
+            writes = [r.get("msb_writes_total", 0) for r in rs]
+            rows.append({"split": f"{km}+{kl}", "bits": km + kl, "transfer": transfer,
+                         "leak_shift": leak, "accuracy": float(np.mean(accs)),
+                         "accuracy_std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
+                         "train_readout_accuracy": float(np.mean(tr)),
+                         "ideal_accuracy": ideal[km + kl],
+                         "gap_pp": ideal[km + kl] - float(np.mean(accs)),
+                         "msb_writes": float(np.mean(writes))})
+        return {"dataset": ds.name, "seeds": list(seeds), "rows": rows, "ideal": ideal,
+                "transfer_period": period, "leak_period_log2": leak_period_log2,
+                "ticks_per_batch": ticks_per_batch, "mlp": mlp}
+
+    return tasks, collect
 
 
 def run_sweep(dataset: str, splits, transfers, leaks, *, seeds=(0,), period: int = 16,
               leak_period_log2: int = 7, ticks_per_batch: int = 16, show_progress=True,
+              workers: int = 1, scheduler: str | None = None, out=None, resume: bool = True,
               **mlp) -> dict:
-    """Train the MLP for every (split, transfer, leak) point and its ideal reference."""
-    from .golden import FeMFETDevice
-    from ...runtime.datasets import load_dataset
-    from ...runtime.mlp import train_mlp
-    ds = load_dataset(dataset, seed=0)
-    points = list(itertools.product(splits, transfers, leaks))
-    n_ideal = sorted({km + kl for km, kl in splits})
-    bar = progress(total=(len(points) + len(n_ideal)) * len(seeds), desc="sweep",
-                   disable=not show_progress)
-    rows = []
-    ideal = {}
-    for n in n_ideal:
-        accs = []
-        for s in seeds:
-            accs.append(train_mlp("ideal", ds, device_params={"weight_bits": n}, seed=s,
-                                  show_progress=False, **mlp)["test_accuracy"] * 100)
-            bar.update(1)
-        ideal[n] = float(np.mean(accs))
-    for (km, kl), transfer, leak in points:
-        params = dict(k_m=km, k_l=kl, transfer=transfer)
-        if transfer == "periodic":
-            params.update(guard_bits=1, transfer_period=period)
-        if leak is not None:
-            params.update(leak_shift=leak, leak_period_log2=leak_period_log2)
-        dev = FeMFETDevice(**params)
-        accs, tr, writes = [], [], []
-        for s in seeds:
-            r = train_mlp(dev, ds, seed=s, show_progress=False,
-                          **{**mlp, "ticks_per_batch": ticks_per_batch if leak is not None else 0})
-            accs.append(r["test_accuracy"] * 100)
-            tr.append(r["test_accuracy_train_readout"] * 100)
-            writes.append(r.get("msb_writes_total", 0))
-            bar.update(1)
-            bar.set_postfix(point=f"{km}+{kl}/{transfer}/{leak}", acc=f"{accs[-1]:.1f}")
-        rows.append({"split": f"{km}+{kl}", "bits": km + kl, "transfer": transfer,
-                     "leak_shift": leak, "accuracy": float(np.mean(accs)),
-                     "accuracy_std": float(np.std(accs, ddof=1)) if len(accs) > 1 else 0.0,
-                     "train_readout_accuracy": float(np.mean(tr)),
-                     "ideal_accuracy": ideal[km + kl], "gap_pp": ideal[km + kl] - float(np.mean(accs)),
-                     "msb_writes": float(np.mean(writes))})
-    bar.close()
-    return {"dataset": ds.name, "seeds": list(seeds), "rows": rows, "ideal": ideal,
-            "transfer_period": period, "leak_period_log2": leak_period_log2,
-            "ticks_per_batch": ticks_per_batch, "mlp": mlp}
+    """Train the MLP for every (split, transfer, leak) point and its ideal reference (same
+    total bits), each with every seed: a campaign (:mod:`synemu.campaign`) on
+    ``workers`` local processes or the dask ``scheduler``, records under ``out`` (None:
+    none; ``resume`` reuses them). A failed run raises RuntimeError after the others."""
+    from ...campaign import run_campaign
+    tasks, collect = sweep_plan(dataset, splits, transfers, leaks, seeds=seeds, period=period,
+                                leak_period_log2=leak_period_log2,
+                                ticks_per_batch=ticks_per_batch, **mlp)
+    res = run_campaign(tasks, out, workers=workers, scheduler=scheduler, resume=resume,
+                       desc="sweep", show_progress=show_progress)
+    res.raise_on_failure()
+    return collect(res.results())
 
 
 def plot_sweep(res: dict, path):

@@ -6,14 +6,16 @@ trajectory     counter emulator vs closed-form physics: free-decay trajectory, e
                free-decay trajectory through the hardware and checks it equals the golden.
 compare        on-chip FN-DAM learning (emulated time) vs the same rule on float FN
                physics, float SGD with the matched schedule and constant-eta SGD, mean ±
-               std over seeds, with update energy.
+               std over seeds, with update energy; one campaign task per (seed, model)
+               (``--workers``/``--scheduler``, records under ``--out``/campaign).
 """
 
 from __future__ import annotations
 
 import numpy as np
 
-from ...cli.common import add_common, add_device_args, positive_int
+from ...cli.common import (add_campaign_args, add_common, add_device_args, positive_int,
+                           run_tasks)
 from ...runtime.report import emit, out_dir, plt, save_json
 
 __all__ = ["register", "cmd_fn_trajectory", "cmd_fn_compare"]
@@ -108,15 +110,18 @@ def cmd_fn_trajectory(args):
 
 
 def cmd_fn_compare(args):
-    from .learning import compare
+    from .learning import compare_results, compare_tasks
     from .presets import PAPER_DIGITS
     from dataclasses import replace
     dev = _device(args)
     out = out_dir(args.out)
     recipe = PAPER_DIGITS if args.epochs is None else replace(PAPER_DIGITS, epochs=args.epochs)
-    res = compare(dev, args.dataset, seeds=tuple(range(args.seeds)), sample_s=args.sample_s,
-                  recipe=recipe)
+    seeds = tuple(range(args.seeds))
+    tasks = compare_tasks(dev, args.dataset, seeds=seeds, sample_s=args.sample_s, recipe=recipe)
+    camp = run_tasks(args, tasks, "fn compare")
+    res = compare_results(tasks, camp.results(), seeds, args.sample_s)
     res["command"] = "fn-compare"
+    res["campaign"] = camp.summary()
     pyplot = plt()
     fig, ax = pyplot.subplots(figsize=(6.5, 4.2))
     for k, lab in (("fn", "FN-DAM on-chip (device schedule)"),
@@ -148,6 +153,9 @@ def cmd_fn_compare(args):
              f"  update energy: {fn['energy_fj']['mean'] / 1e3:.1f} ± "
              f"{fn['energy_fj']['std'] / 1e3:.1f} pJ total over {fn['updates']['mean']:.0f} "
              f"pulses, {fn['energy_per_update_fj']['mean']:.3f} fJ per update",
+             f"  campaign: {res['campaign']['tasks']} task(s), {res['campaign']['skipped']} "
+             f"from records, {res['campaign']['scheduler'] or res['campaign']['workers']} "
+             f"worker(s); records: {res['campaign']['records']}",
              f"  plot: {png}"]
     emit(res, "\n".join(lines), args.json)
     return 0
@@ -176,5 +184,6 @@ def register(sub):
     c.add_argument("--sample-s", type=float, default=10.0,
                    help="emulated seconds per training sample (default %(default)s)")
     c.add_argument("--epochs", type=positive_int, default=None)
+    add_campaign_args(c)
     add_common(c, "runs")
     c.set_defaults(func=cmd_fn_compare)

@@ -37,7 +37,8 @@ from ...runtime.datasets import load_dataset
 from ...runtime.report import progress
 from ...runtime.train import Recipe, prepare_inputs
 
-__all__ = ["hardware_trajectory", "train_fn", "train_fn_physics", "train_float", "unit_step", "compare", "summarize", "fidelity"]
+__all__ = ["hardware_trajectory", "train_fn", "train_fn_physics", "train_float", "unit_step", "compare", "compare_tasks", "compare_run",
+           "compare_results", "MODELS", "summarize", "fidelity"]
 
 from .presets import PAPER_DIGITS
 
@@ -233,21 +234,81 @@ def summarize(runs: list[dict], key: str) -> dict:
     return {"mean": float(v.mean()), "std": float(v.std(ddof=1)) if len(v) > 1 else 0.0}
 
 
-def compare(device="paper", dataset="digits", *, seeds=(0, 1, 2), sample_s: float = 10.0,
-            recipe: Recipe = PAPER_DIGITS, epochs: int | None = None,
-            show_progress: bool = True) -> dict:
-    """FN-DAM on-chip (counters) vs the same learning with float FN physics vs float SGD
-    (matched schedule) vs constant-eta SGD, over ``seeds``."""
-    runs = {"fn": [], "fn-physics": [], "float-matched": [], "float-constant": []}
-    for s in seeds:
-        runs["fn"].append(train_fn(device, dataset, seed=s, recipe=recipe, sample_s=sample_s,
-                                   epochs=epochs, show_progress=show_progress))
-        runs["fn-physics"].append(train_fn_physics(device, dataset, seed=s, recipe=recipe,
-                                                   sample_s=sample_s, epochs=epochs))
-        for sch in ("matched", "constant"):
-            runs[f"float-{sch}"].append(train_float(device, dataset, seed=s, schedule=sch,
-                                                    recipe=recipe, sample_s=sample_s,
-                                                    epochs=epochs))
+#: the models of :func:`compare`, in its output order
+MODELS = ("fn", "fn-physics", "float-matched", "float-constant")
+
+
+def _run_model(model: str, dev: FNDevice, dataset, seed: int, sample_s: float,
+               recipe: Recipe) -> dict:
+    if model == "fn":
+        return train_fn(dev, dataset, seed=seed, recipe=recipe, sample_s=sample_s,
+                        show_progress=False)
+    if model == "fn-physics":
+        return train_fn_physics(dev, dataset, seed=seed, recipe=recipe, sample_s=sample_s)
+    if model in ("float-matched", "float-constant"):
+        return train_float(dev, dataset, seed=seed, schedule=model.split("-", 1)[1],
+                           recipe=recipe, sample_s=sample_s)
+    raise ValueError(f"unknown compare model {model!r}; use one of {', '.join(MODELS)}")
+
+
+def compare_run(model: str, device: dict, dataset: str, seed: int, sample_s: float,
+                recipe: dict, epochs: int | None = None) -> dict:
+    """One task of :func:`compare` (a campaign task: JSON arguments, JSON result): ``model``
+    (one of :data:`MODELS`) trained on ``dataset`` (a built-in name or a ``.npz`` path) with
+    the FN device of parameters ``device`` (:meth:`FNDevice.params`), the recipe of fields
+    ``recipe`` (``epochs``, if given, replacing its epoch count), ``seed`` and ``sample_s``."""
+    import json
+    rec = Recipe(**recipe)
+    if epochs is not None:
+        rec = replace(rec, epochs=epochs)
+    r = _run_model(model, _device(dict(device)), dataset, int(seed), float(sample_s), rec)
+    return json.loads(json.dumps(r))        # the same types in process, on workers, on disk
+
+
+def _dataset_arg(dataset) -> str:
+    """A JSON form of ``dataset`` a worker can load: a built-in name, or an absolute path."""
+    import os
+    from ...runtime.datasets import DATASETS
+    if isinstance(dataset, os.PathLike):
+        dataset = os.fspath(dataset)
+    if not isinstance(dataset, str):
+        raise TypeError("a campaign needs the dataset by name or .npz path, not a "
+                        f"{type(dataset).__name__}")
+    if dataset in DATASETS:
+        return dataset
+    if os.path.exists(dataset):
+        return os.path.abspath(dataset)
+    load_dataset(dataset)                    # raises DatasetError naming the choices
+    return dataset
+
+
+def compare_tasks(device="paper", dataset="digits", *, seeds=(0, 1, 2), sample_s: float = 10.0,
+                  recipe: Recipe = PAPER_DIGITS, epochs: int | None = None) -> list:
+    """The campaign of :func:`compare`: one :class:`~synemu.campaign.Task` of
+    :func:`compare_run` per (seed, model), seeds in order (a repeated seed is one task)."""
+    from ...campaign import Task
+    dev = _device(device)
+    if epochs is not None:
+        recipe = replace(recipe, epochs=epochs)
+    if recipe.rounding == "stochastic":     # train_fn's error, before any task runs
+        raise ValueError("train_fn accounts energy from host-side pulses: use a deterministic "
+                         "rounding (nearest_even or floor)")
+    ds = _dataset_arg(dataset)
+    params, rec = dev.params(), asdict(recipe)
+    return [Task("synemu.devices.fn.learning:compare_run",
+                 dict(model=m, device=params, dataset=ds, seed=int(s), sample_s=float(sample_s),
+                      recipe=rec), label=f"{m} seed {s}")
+            for s in dict.fromkeys(seeds) for m in MODELS]
+
+
+def compare_results(tasks, results, seeds, sample_s=None) -> dict:
+    """:func:`compare`'s dict from the results of :func:`compare_tasks` (in task order)."""
+    by = {(t.kwargs["model"], t.kwargs["seed"]): r for t, r in zip(tasks, results)}
+    runs = {m: [by[(m, int(s))] for s in seeds] for m in MODELS}
+    return _summary(runs, seeds, runs["fn"][0]["sample_s"] if sample_s is None else sample_s)
+
+
+def _summary(runs: dict, seeds, sample_s) -> dict:
     out = {"dataset": runs["fn"][0]["dataset"], "seeds": list(seeds), "sample_s": sample_s,
            "recipe": runs["fn"][0]["recipe"], "device": runs["fn"][0]["device"],
            "emulated_s": runs["fn"][0]["emulated_s"]}
@@ -262,6 +323,40 @@ def compare(device="paper", dataset="digits", *, seeds=(0, 1, 2), sample_s: floa
     out["runs"] = {k: [{kk: vv for kk, vv in r.items() if kk not in ("recipe", "device")}
                        for r in rs] for k, rs in runs.items()}
     return out
+
+
+def compare(device="paper", dataset="digits", *, seeds=(0, 1, 2), sample_s: float = 10.0,
+            recipe: Recipe = PAPER_DIGITS, epochs: int | None = None,
+            show_progress: bool = True, workers: int = 1, scheduler: str | None = None,
+            out=None, resume: bool = True) -> dict:
+    """FN-DAM on-chip (counters) vs the same learning with float FN physics vs float SGD
+    (matched schedule) vs constant-eta SGD, over ``seeds``.
+
+    The (seed, model) runs are a campaign (:func:`compare_tasks`,
+    :func:`synemu.campaign.run_campaign`): ``workers`` local processes or the dask
+    cluster at ``scheduler``; ``out``: the records directory (rerunning skips the runs
+    recorded there unless ``resume`` is false). The dict is the same whatever the number of
+    workers; a failed run raises RuntimeError after the others finished. A ``dataset``
+    given as a :class:`~synemu.runtime.datasets.Dataset` object (not a name or path) runs in
+    this process only, without records."""
+    import os
+    if not isinstance(dataset, (str, os.PathLike)):
+        if workers != 1 or scheduler is not None or out is not None:
+            raise ValueError("compare: a Dataset object runs in process only; pass its name or "
+                             ".npz path to use workers, a scheduler or records")
+        dev = _device(device)
+        if epochs is not None:
+            recipe = replace(recipe, epochs=epochs)
+        runs = {m: [_run_model(m, dev, dataset, s, sample_s, recipe) for s in seeds]
+                for m in MODELS}
+        return _summary(runs, seeds, sample_s)
+    from ...campaign import run_campaign
+    tasks = compare_tasks(device, dataset, seeds=seeds, sample_s=sample_s, recipe=recipe,
+                          epochs=epochs)
+    res = run_campaign(tasks, out, workers=workers, scheduler=scheduler, resume=resume,
+                       desc="fn compare", show_progress=show_progress)
+    res.raise_on_failure()
+    return compare_results(tasks, res.results(), seeds, sample_s)
 
 
 # -- fidelity of the counter emulation vs the closed-form physics ---------------------------

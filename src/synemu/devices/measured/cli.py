@@ -12,7 +12,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...cli.common import add_common, add_device_args, parse_param, positive_int
+from ...cli.common import (add_campaign_args, add_common, add_device_args, parse_param,
+                           positive_int)
 from ...runtime.report import emit, file_stem, out_dir, save_json
 
 __all__ = ["register", "register_tools", "cmd_fit"]
@@ -108,16 +109,17 @@ def cmd_synth(args):
 
 # -- compare ------------------------------------------------------------------------------
 def compare_sets(device) -> dict:
-    """float32 / ideal at the measured device's weight precision / the measured device."""
+    """float32 / ideal at the measured device's weight precision / the measured device (by
+    name and parameters -- its tables --, so every set is a JSON campaign task)."""
     label = device.label or "measured"
     return {"float32": ("float32", None, {}),
             f"ideal-{device.weight_width}bit": ("ideal", None, {"weight_bits": device.weight_width}),
-            label: (device, None, {})}
+            label: ("measured", None, device.params())}
 
 
 def cmd_compare(args):
-    from ...cli.common import device_from_args
-    from ...runtime.mlp import compare_devices, plot_compare
+    from ...cli.common import device_from_args, run_tasks
+    from ...runtime.mlp import compare_plan, plot_compare
     if args.device != "measured":
         raise ValueError("measured compare takes --preset NAME or --param file=DEVICE.json "
                          "(the device is always measured)")
@@ -126,8 +128,10 @@ def cmd_compare(args):
     over = dict(epochs=args.epochs, batch=args.batch, lr=args.lr, range_mult=args.range_mult)
     if args.hidden is not None:
         over["hidden"] = tuple(int(h) for h in args.hidden.split(",") if h)
-    res = compare_devices(args.dataset, seeds=tuple(range(args.seeds)), sets=compare_sets(dev),
-                          **over)
+    tasks, collect = compare_plan(args.dataset, seeds=tuple(range(args.seeds)),
+                                  sets=compare_sets(dev), **over)
+    camp = run_tasks(args, tasks, "compare")
+    res = collect(camp.results())
     stem = f"compare-measured-{file_stem(dev.label or 'device')}-{file_stem(args.dataset)}"
     png = plot_compare(res, out / f"{stem}.png",
                        title=f"{dev.label}: host-in-the-loop MLP on {res['dataset']} "
@@ -137,7 +141,8 @@ def cmd_compare(args):
     d = np.array(b["per_seed"]) - np.array(a["per_seed"])
     res["gaps"] = {"ideal_minus_measured_pp": float(d.mean()),
                    "std_pp": float(d.std(ddof=1)) if len(d) > 1 else 0.0}
-    res.update(command="measured compare", plot=str(png), device=dev.label)
+    res.update(command="measured compare", plot=str(png), device=dev.label,
+               campaign=camp.summary())
     save_json(res, out / f"{stem}.json")
     lines = [f"host-in-the-loop MLP on {res['dataset']}, {len(res['seeds'])} seeds, "
              f"{over['epochs']} epochs (test accuracy, mean ± std)"]
@@ -146,6 +151,11 @@ def cmd_compare(args):
     g = res["gaps"]
     lines.append(f"  gap {ideal} - {dev.label}: {g['ideal_minus_measured_pp']:+.2f} ± "
                  f"{g['std_pp']:.2f} pp")
+    c = camp.summary()
+    where = c["scheduler"] or (f"{c['workers']} local workers" if c["workers"] > 1
+                               else "this process")
+    lines.append(f"  campaign: {c['tasks']} runs ({c['ran']} ran on {where}, {c['skipped']} "
+                 f"reused), records {c['records']}")
     lines.append(f"  plot: {png}")
     emit({k: v for k, v in res.items() if k != "runs"}, "\n".join(lines), args.json)
     return 0
@@ -190,4 +200,5 @@ def register(sub):
     c.add_argument("--range-mult", type=float, default=2.0)
     c.add_argument("--hidden", default="128", help="hidden sizes, comma separated")
     add_common(c, "runs")
+    add_campaign_args(c)
     c.set_defaults(func=cmd_compare)

@@ -2,7 +2,9 @@
 
 ``synemu mtj snn``               train the on-chip STDP network (golden / verilator) for one or
                              more network sizes and seeds; Diehl & Cook labelling;
-                             accuracy mean +- std, receptive-field and accuracy-vs-N plots
+                             accuracy mean +- std, receptive-field and accuracy-vs-N plots;
+                             one campaign task per (size, seed) (``--workers``,
+                             ``--scheduler``; records under ``--out``/campaign)
 ``synemu mtj receptive-fields``  plot the learned P/AP maps of a saved ``snn`` run
 ``synemu mtj snn-verify``        lockstep golden vs hardware network over whole training runs
 
@@ -24,7 +26,8 @@ from pathlib import Path
 
 import numpy as np
 
-from ...cli.common import CommandError, add_common, parse_param, positive_int
+from ...cli.common import (CommandError, add_campaign_args, add_common, parse_param,
+                           positive_int, run_tasks)
 from ...runtime.report import emit, file_stem, out_dir, progress, save_json
 
 from .experiments import plot_accuracy_vs_n, plot_receptive_fields, snn_config, train_snn
@@ -32,46 +35,90 @@ from .presets import TRAIN_NEURONS
 
 __all__ = ["register"]
 
+def _snn_tasks(args, neurons) -> list:
+    """One campaign task of :func:`~synemu.devices.mtj.experiments.snn_run` per (network
+    size, seed), sizes outer, seeds ``--seed`` .. ``--seed + --seeds - 1`` inner."""
+    import dataclasses
+    import os
+
+    from ...campaign import Task
+    from ...runtime.datasets import DATASETS, load_dataset
+    from .network import SNNConfig
+    over = dict(args.set or [])
+    known = {f.name for f in dataclasses.fields(SNNConfig)} | {"lanes"}
+    bad = sorted(set(over) - known)
+    if bad:                                  # train_snn's error, before any task runs
+        raise ValueError(f"unknown network (SNNConfig) parameter(s) {', '.join(bad)}; known: "
+                         f"{', '.join(sorted(known - {'device', 'n_inputs', 'n_neurons'}))}")
+    dataset = args.dataset                   # a name, or a path a worker can open
+    if dataset not in DATASETS:
+        if not os.path.exists(dataset):
+            load_dataset(dataset)            # DatasetError naming the choices
+        dataset = os.path.abspath(dataset)
+    return [Task("synemu.devices.mtj.experiments:snn_run",
+                 dict(dataset=dataset, n_neurons=n, seed=args.seed + s, epochs=args.epochs,
+                      backend=args.backend, n_train=args.n_train, n_test=args.n_test,
+                      compare_golden=args.compare_golden, driver=args.driver, overrides=over),
+                 label=f"N={n} seed {args.seed + s}")
+            for n in dict.fromkeys(neurons) for s in range(args.seeds)]
+
+
+def _finished_records(args, tasks) -> list:
+    """The records under ``--out``/campaign of ``tasks`` (None where a task has none): what
+    an interrupted campaign finished."""
+    from ...campaign import RecordStore
+    store = RecordStore(Path(args.out) / "campaign")
+    return [store.get(t.key) for t in tasks]
+
+
 def cmd_snn(args):
+    from .experiments import unpack_states
     out = out_dir(args.out)
     try:
         neurons = [positive_int(n) for n in args.neurons.split(",")]
     except Exception:
         raise CommandError(f"--neurons wants network sizes >= 1, e.g. 20,50, not "
                            f"{args.neurons!r}") from None
-    runs, summary = [], {}
-    over = dict(args.set or [])
-    interrupted = False
+    neurons = list(dict.fromkeys(neurons))
+    tasks = _snn_tasks(args, neurons)
+    interrupted, camp = False, None
     try:
-        for n in neurons:
-            accs, props = [], []
-            for s in range(args.seeds):
-                r = train_snn(args.dataset, n, seed=args.seed + s, epochs=args.epochs,
-                              backend=args.backend, n_train=args.n_train, n_test=args.n_test,
-                              compare_golden=args.compare_golden, driver=args.driver, **over)
-                stem = f"snn-{file_stem(args.dataset)}-N{n}-s{args.seed + s}-{args.backend}"
-                np.savez_compressed(out / f"{stem}.npz", states=r["states"],
-                                    labels=np.asarray(r["neuron_labels"]),
-                                    image_shape=np.asarray(r["image_shape"]))
-                png = plot_receptive_fields(r["states"], r["image_shape"], out / f"{stem}-rf.png",
-                                            r["neuron_labels"],
-                                            f"{args.dataset}, N={n}, seed {args.seed + s}: "
-                                            f"test acc {r['test_accuracy']:.3f}")
-                r = {k: v for k, v in r.items() if k not in ("states", "predictions")}
-                r.update(receptive_fields=str(png), states_file=str(out / f"{stem}.npz"))
-                runs.append(r)
-                accs.append(r["test_accuracy"])
-                props.append(r["test_accuracy_proportion"])
-            summary[str(n)] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)),
-                               "accuracies": accs, "proportion_mean": float(np.mean(props)),
-                               "proportion_std": float(np.std(props)), "proportion_accuracies": props}
+        camp = run_tasks(args, tasks, "mtj snn")
+        results = camp.results()
     except KeyboardInterrupt:
-        # Ctrl-C: keep every finished run (their files are written); sizes with no finished
-        # run are left out
-        if not runs:
+        # Ctrl-C: keep every finished run (recorded under --out/campaign; a rerun resumes);
+        # sizes with no finished run are left out
+        recs = _finished_records(args, tasks)
+        if not any(recs):
             raise
         interrupted = True
-        neurons = [n for n in neurons if str(n) in summary]
+        results = [None if r is None else r["result"] for r in recs]
+    runs, summary = [], {}
+    for n in neurons:
+        accs, props = [], []
+        for t, r in zip(tasks, results):
+            if r is None or t.kwargs["n_neurons"] != n:
+                continue
+            seed = r["seed"]
+            states = unpack_states(r.pop("states_packed"))
+            stem = f"snn-{file_stem(args.dataset)}-N{n}-s{seed}-{args.backend}"
+            np.savez_compressed(out / f"{stem}.npz", states=states,
+                                labels=np.asarray(r["neuron_labels"]),
+                                image_shape=np.asarray(r["image_shape"]))
+            png = plot_receptive_fields(states, r["image_shape"], out / f"{stem}-rf.png",
+                                        r["neuron_labels"],
+                                        f"{args.dataset}, N={n}, seed {seed}: "
+                                        f"test acc {r['test_accuracy']:.3f}")
+            r.update(receptive_fields=str(png), states_file=str(out / f"{stem}.npz"))
+            runs.append(r)
+            accs.append(r["test_accuracy"])
+            props.append(r["test_accuracy_proportion"])
+        if accs:
+            summary[str(n)] = {"mean": float(np.mean(accs)), "std": float(np.std(accs)),
+                               "accuracies": accs, "proportion_mean": float(np.mean(props)),
+                               "proportion_std": float(np.std(props)),
+                               "proportion_accuracies": props}
+    neurons = [n for n in neurons if str(n) in summary]
     plot = None
     if len(neurons) > 1:
         plot = str(plot_accuracy_vs_n(summary, out / f"snn-{file_stem(args.dataset)}-acc-vs-n.png",
@@ -80,7 +127,8 @@ def cmd_snn(args):
               "driver": args.driver if args.backend == "verilator" else None,
               "epochs": runs[0]["epochs"], "epoch_codes": runs[0]["epoch_codes"],
               "seeds": args.seeds, "accuracy": summary,
-              "accuracy_vs_n_plot": plot, "runs": runs, "interrupted": interrupted}
+              "accuracy_vs_n_plot": plot, "runs": runs, "interrupted": interrupted,
+              "campaign": camp.summary() if camp is not None else None}
     save_json(result, out / f"snn-{file_stem(args.dataset)}-{args.backend}.json")
     drv = f" {args.driver} driver" if args.backend == "verilator" else ""
     lines = [f"snn on {args.dataset} ({args.backend}{drv}, {runs[0]['epochs']} epoch(s), codes "
@@ -97,8 +145,14 @@ def cmd_snn(args):
                      f"{r['silent_test_fraction']:.3f}{extra}; fields: {r['receptive_fields']}")
     if plot:
         lines.append(f"  accuracy vs N: {plot}")
+    if camp is not None:
+        c = camp.summary()
+        lines.append(f"  campaign: {c['tasks']} task(s), {c['skipped']} from records, "
+                     f"{c['scheduler'] or c['workers']} worker(s); "
+                     f"records: {c['records']}")
     if interrupted:
-        lines.append(f"  interrupted (Ctrl-C) after {len(runs)} run(s); those are saved")
+        lines.append(f"  interrupted (Ctrl-C) after {len(runs)} run(s); those are saved "
+                     f"(rerun to resume)")
     emit(result, "\n".join(lines), args.json)
     bad = [r for r in runs if r["identical_to_golden"] is False]
     return 1 if bad else 130 if interrupted else 0
@@ -252,6 +306,7 @@ def register(sub):
                    help="(verilator) run the golden model alongside and compare everything")
     p.add_argument("--set", type=parse_param, action="append", metavar="KEY=VALUE",
                    help="SNNConfig override, e.g. --set theta0=32 (repeatable)")
+    add_campaign_args(p)
     add_common(p, "runs")
     p.set_defaults(func=cmd_snn)
 

@@ -16,7 +16,8 @@ import numpy as np
 from ...runtime.report import plt, progress
 from .presets import SNN_PRESETS
 
-__all__ = ["snn_config", "train_snn", "plot_receptive_fields", "plot_accuracy_vs_n"]
+__all__ = ["snn_config", "train_snn", "snn_run", "pack_states", "unpack_states",
+           "plot_receptive_fields", "plot_accuracy_vs_n"]
 
 
 def _single_thread():
@@ -229,6 +230,39 @@ def train_snn(dataset: str = "digits", n_neurons: int = 20, *, seed: int = 0,
                                      ).hexdigest()[:16],
         "states": states, "image_shape": list(ds.image_shape),
     }
+
+
+def pack_states(states: np.ndarray) -> dict:
+    """P/AP states (0/1, neurons x inputs) as JSON: shape and base64 of the packed bits."""
+    import base64
+    states = np.asarray(states, dtype=np.uint8)
+    return {"shape": list(states.shape),
+            "bits": base64.b64encode(np.packbits(states.ravel()).tobytes()).decode("ascii")}
+
+
+def unpack_states(packed: dict) -> np.ndarray:
+    """Inverse of :func:`pack_states`."""
+    import base64
+    shape = tuple(packed["shape"])
+    bits = np.frombuffer(base64.b64decode(packed["bits"]), dtype=np.uint8)
+    return np.unpackbits(bits, count=int(np.prod(shape))).reshape(shape).astype(np.uint8)
+
+
+def snn_run(dataset: str = "digits", n_neurons: int = 20, seed: int = 0,
+            epochs: int | None = None, backend: str = "golden", n_train: int | None = None,
+            n_test: int | None = None, compare_golden: bool = False, driver: str = "native",
+            overrides: dict | None = None) -> dict:
+    """One run of ``synemu mtj snn`` as a campaign task (JSON arguments, JSON result):
+    :func:`train_snn` without progress bar, its test ``predictions`` dropped and the final
+    ``states`` packed (:func:`pack_states`; :func:`unpack_states` restores them)."""
+    import json
+    r = train_snn(dataset, int(n_neurons), seed=int(seed), epochs=epochs, backend=backend,
+                  n_train=n_train, n_test=n_test, show_progress=False,
+                  compare_golden=compare_golden, driver=driver, **(overrides or {}))
+    states = r.pop("states")
+    r.pop("predictions", None)
+    r["states_packed"] = pack_states(states)
+    return json.loads(json.dumps(r))        # the same types in process, on workers, on disk
 
 
 def plot_receptive_fields(states: np.ndarray, image_shape, path, labels=None, title=""):
