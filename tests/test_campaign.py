@@ -124,3 +124,18 @@ def test_killed_halfway_then_resumed_equals_serial(tmp_path):
     assert [science(r) for r in resumed.records] == [science(r) for r in serial.records]
     for rec in resumed.records:                       # every stored record is whole JSON
         assert json.loads((out / "records" / f"{rec['key']}.json").read_text())["ok"]
+
+
+def test_an_existing_cluster_by_address(tmp_path):
+    """``--scheduler tcp://...``: a cluster started elsewhere (here a LocalCluster of 2
+    processes) runs the tasks; records and results as in process."""
+    from dask.distributed import LocalCluster
+    tasks = mlp_tasks(3)
+    with LocalCluster(n_workers=2, threads_per_worker=1, processes=True,
+                      dashboard_address=":0") as cluster:
+        res = run_campaign(tasks, tmp_path / "remote", scheduler=cluster.scheduler_address,
+                           show_progress=False)
+    local = run_campaign(tasks, tmp_path / "local", show_progress=False)
+    assert res.ok and res.workers == 2 and res.scheduler.startswith("tcp://")
+    assert [science(r) for r in res.records] == [science(r) for r in local.records]
+    assert RecordStore(tmp_path / "remote").keys() == {t.key for t in tasks}
