@@ -139,3 +139,15 @@ def test_an_existing_cluster_by_address(tmp_path):
     assert res.ok and res.workers == 2 and res.scheduler.startswith("tcp://")
     assert [science(r) for r in res.records] == [science(r) for r in local.records]
     assert RecordStore(tmp_path / "remote").keys() == {t.key for t in tasks}
+
+
+def test_default_workers(monkeypatch):
+    from synemu.campaign import default_workers
+    monkeypatch.delenv("SYNEMU_WORKERS", raising=False)
+    assert default_workers() == (os.cpu_count() or 1)
+    monkeypatch.setenv("SYNEMU_WORKERS", "3")
+    assert default_workers() == 3
+    for bad in ("0", "two"):
+        monkeypatch.setenv("SYNEMU_WORKERS", bad)
+        with pytest.raises(ValueError, match="SYNEMU_WORKERS must be a positive integer"):
+            default_workers()

@@ -6,7 +6,8 @@ A campaign is a list of :class:`Task` -- a plain description: the function to ca
 a label. :func:`run_campaign` runs the tasks that have no record yet:
 
 * ``workers=1`` (and no scheduler): in this process, one after the other (as before);
-* ``workers=N``: on a ``LocalCluster`` of N single-threaded worker processes;
+* ``workers=N``: on a ``LocalCluster`` of N single-threaded worker processes (in process
+  when at most one task is left to run);
 * ``scheduler="tcp://HOST:PORT"``: on an existing cluster (``dask-jobqueue``/SLURM,
   Kubernetes, ``dask scheduler`` + ``dask worker``); the workers need synemu installed and
   the records directory reachable only by this process (results come back to it).
@@ -37,7 +38,22 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 __all__ = ["Task", "RecordStore", "CampaignResult", "run_campaign", "execute", "task_key",
-           "progress"]
+           "progress", "default_workers"]
+
+
+def default_workers() -> int:
+    """``$SYNEMU_WORKERS`` or the number of cores: the local worker processes of a campaign
+    when a command is not given ``--workers``."""
+    env = os.environ.get("SYNEMU_WORKERS")
+    if env:
+        try:
+            n = int(env)
+        except ValueError:
+            n = 0
+        if n < 1:
+            raise ValueError(f"SYNEMU_WORKERS must be a positive integer, not {env!r}")
+        return n
+    return os.cpu_count() or 1
 
 
 def _canonical(obj) -> str:
@@ -246,7 +262,8 @@ def run_campaign(tasks, out=None, *, workers: int = 1, scheduler: str | None = N
         bar.update(1)
 
     try:
-        if scheduler is None and workers == 1:
+        if scheduler is None and (workers == 1 or len(todo) <= 1):
+            workers = 1                  # nothing to share out: no cluster to start
             for n, i in enumerate(todo):
                 bar.set_postfix(done=skipped + n, failed=len(failed), running=1)
                 finish(i, execute(tasks[i]))

@@ -90,9 +90,9 @@ def add_common(p: argparse.ArgumentParser, out: str | None = "runs"):
 def add_campaign_args(p: argparse.ArgumentParser):
     """``--workers``, ``--scheduler`` and ``--no-resume`` of commands that run campaigns
     (:mod:`synemu.campaign`; records under ``--out``/campaign)."""
-    p.add_argument("--workers", type=positive_int, default=1,
+    p.add_argument("--workers", type=positive_int, default=None,
                    help="local worker processes (a dask LocalCluster); 1: in this process "
-                        "(default)")
+                        "(default: $SYNEMU_WORKERS or the number of cores)")
     p.add_argument("--scheduler", default=None, metavar="tcp://HOST:PORT",
                    help="run the tasks on an existing dask cluster instead")
     p.add_argument("--no-resume", action="store_true",
@@ -107,7 +107,8 @@ def run_tasks(args, tasks, desc: str, *, out=None):
 
     from ..campaign import run_campaign
     root = Path(out) if out is not None else Path(getattr(args, "out", None) or "runs") / "campaign"
-    res = run_campaign(tasks, root, workers=getattr(args, "workers", 1),
+    from ..campaign import default_workers
+    res = run_campaign(tasks, root, workers=getattr(args, "workers", None) or default_workers(),
                        scheduler=getattr(args, "scheduler", None),
                        resume=not getattr(args, "no_resume", False), desc=desc)
     if res.failed:

@@ -153,6 +153,9 @@ def cmd_verify(args):
         raise ValueError("--wave-window needs --waves")
     if args.wave_window and (args.backend, args.driver) != ("verilator", "native"):
         raise ValueError("--wave-window needs the native Verilator driver")
+    if args.workers is None:             # waves are written here: in process by default
+        from ..campaign import default_workers
+        args.workers = 1 if args.waves else min(default_workers(), args.seeds)
     in_process = args.workers == 1 and args.scheduler is None
     if args.waves and not in_process:
         raise ValueError("--waves writes the wave files in this process: use it with "
