@@ -17,6 +17,7 @@ combinational.
 
 from amaranth.hdl import Cat, Signal, Value, signed, unsigned
 from amaranth.lib import data
+from amaranth.lib.memory import Memory
 
 from ..spec.device import Device
 
@@ -54,6 +55,29 @@ class DeviceRule:
             m.d.sync += reg.eq(chain[-1])
             chain.append(reg)
         return chain[cycles]
+
+    #: ROMs of at least this many words are marked ``rom_style = "block"`` (yosys maps
+    #: 64..128-word ROMs to logic otherwise: more LUTs on ECP5 and iCE40)
+    block_rom_min = 64
+
+    def _name(self, what: str) -> str:
+        """Name of a helper signal (subclasses number theirs)."""
+        return what
+
+    def rom(self, m, shape, init, what: str) -> Memory:
+        """A ROM (``amaranth.lib.memory.Memory``) added to ``m``; block RAM from
+        :attr:`block_rom_min` words. Read it with :meth:`sync_read`."""
+        attrs = {"rom_style": "block"} if len(init) >= self.block_rom_min else None
+        mem = Memory(shape=shape, depth=len(init), init=init, attrs=attrs)
+        m.submodules[self._name(what)] = mem
+        return mem
+
+    def sync_read(self, m, mem, addr, what: str) -> Signal:
+        """A new synchronous read port of ``mem``: the word at ``addr`` one clock later."""
+        port = mem.read_port()
+        data_ = Signal.like(port.data, name=self._name(what))
+        m.d.comb += [port.addr.eq(addr), data_.eq(port.data)]
+        return data_
 
     @property
     def init_word(self) -> int:

@@ -26,7 +26,7 @@ import numpy as np
 from fixedpoint import FixedPoint
 
 __all__ = ["Rounding", "IntFormat", "QFormat", "saturate", "sat_add", "round_shift",
-           "dtype_for", "clog2", "check_int", "clamp"]
+           "dtype_for", "clog2", "check_int", "clamp", "events_in"]
 
 
 def check_int(name: str, v, lo: int, hi: int, prefix: str = "") -> int:
@@ -239,3 +239,9 @@ def round_shift(v, shift: int, mode: Rounding | str = Rounding.FLOOR, rand=None)
         raise ValueError("stochastic rounding needs LFSR words (rand)")
     u = np.asarray(rand).astype(v.dtype) & ((1 << shift) - 1)
     return q + ((r + u) >> shift)
+
+
+def events_in(time: int, n: int, period_log2: int) -> int:
+    """Multiples of ``2^period_log2`` in ``(time, time + n]`` (periodic events of a TICK of
+    ``n`` ticks from ``time``; ``time + n`` without wrap-around)."""
+    return ((int(time) + int(n)) >> period_log2) - (int(time) >> period_log2)

@@ -77,7 +77,7 @@ from typing import ClassVar
 import numpy as np
 
 from ...spec.device import Device, Field
-from ...spec.fixed import check_int, clamp
+from ...spec.fixed import check_int, clamp, events_in
 
 __all__ = ["FeMFETDevice", "TRANSFERS", "WC_BITS", "popcount"]
 
@@ -413,8 +413,7 @@ class FeMFETDevice(Device):
 
     def leak_events(self, n: int, time: int) -> int:
         """Leak events in (time, time + n] (before capping at ``leak_steps``)."""
-        p = self.leak_period_log2
-        return ((int(time) + int(n)) >> p) - (int(time) >> p)
+        return events_in(time, n, self.leak_period_log2)
 
     def tick(self, state, n, time, rand=None):
         if self.leak_shift is None:

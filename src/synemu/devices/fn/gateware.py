@@ -33,7 +33,6 @@ ECP5; yosys duplicates it on iCE40, whose block RAM has one read port); ROMs of 
 import numpy as np
 from amaranth.hdl import Cat, Const, Mux, Signal, signed, unsigned
 from amaranth.lib import data
-from amaranth.lib.memory import Memory
 
 from .golden import FNDevice
 from ...gateware.device import DeviceRule
@@ -44,10 +43,6 @@ __all__ = ["FNRule"]
 class FNRule(DeviceRule):
     """Pipelined FN decay-counter rule; ``latency = code_bits + 1`` clocks for ``update`` and
     ``tick`` alike (``update`` is padded through the shared state delay line)."""
-
-    #: ROMs of at least this many words are marked ``rom_style = "block"`` (yosys would map
-    #: 64..128-word ROMs to logic: ~40 % more LUTs for a lane on ECP5 and iCE40)
-    block_rom_min = 64
 
     def __init__(self, device: FNDevice):
         if not isinstance(device, FNDevice):
@@ -71,19 +66,6 @@ class FNRule(DeviceRule):
         self._n += 1
         return f"fn_{what}_{self._n}"
 
-    def _rom(self, m, shape, init, what):
-        attrs = {"rom_style": "block"} if len(init) >= self.block_rom_min else None
-        mem = Memory(shape=shape, depth=len(init), init=init, attrs=attrs)
-        m.submodules[self._name(what)] = mem
-        return mem
-
-    def _read(self, m, mem, addr, what):
-        """Synchronous read: data of ``addr`` one clock later."""
-        port = mem.read_port()
-        data_ = Signal.like(port.data, name=self._name(what))
-        m.d.comb += [port.addr.eq(addr), data_.eq(port.data)]
-        return data_
-
     def _reg(self, shape, what):
         """A pipeline register (no reset: the sweep pipeline qualifies its outputs)."""
         return Signal(shape, name=self._name(what), reset_less=True)
@@ -96,15 +78,15 @@ class FNRule(DeviceRule):
         d = self.device
         B, E, L = d.code_bits, d.enter_width, self.latency
         enter = [int(v) for v in d.enter_rom]
-        e_prev = self._rom(m, unsigned(E), enter, "eprev")
-        e_last = self._rom(m, unsigned(E), enter, "elast")
-        levels = [None if b == B - 1 else self._rom(m, unsigned(E), self._levels[b], f"lvl{b}")
+        e_prev = self.rom(m, unsigned(E), enter, "eprev")
+        e_last = self.rom(m, unsigned(E), enter, "elast")
+        levels = [None if b == B - 1 else self.rom(m, unsigned(E), self._levels[b], f"lvl{b}")
                   for b in range(B)]
         out = {}
         for node in "lr":
             code0 = state["n" + node]
             # clock 0: enter_rom[n-1] (code 0 reads the last entry; it never expires)
-            rd = self._read(m, e_prev, (code0 - 1)[:B], "ep" + node)
+            rd = self.sync_read(m, e_prev, (code0 - 1)[:B], "ep" + node)
             # clock 1: age = enter_rom[n-1] - (c - k), saturated to E bits
             s1 = self._view(self.delay(m, state, 1))
             r1 = s1["c" + node] - self.delay(m, n, 1)
@@ -128,10 +110,10 @@ class FNRule(DeviceRule):
                 m.d.comb += jn.eq(Cat(take, j))
                 j = jn
                 if b:
-                    rd = self._read(m, levels[b - 1], j, f"e{b - 1}{node}")
+                    rd = self.sync_read(m, levels[b - 1], j, f"e{b - 1}{node}")
             # clock B + 1: c = enter_rom[j-1] - age (0 at the floor); code, counter and n
             # from the delay lines
-            e_j = self._read(m, e_last, (j - 1)[:B], "ej" + node)
+            e_j = self.sync_read(m, e_last, (j - 1)[:B], "ej" + node)
             age_r, j_r = self._reg(E, "agej" + node), self._reg(B, "jj" + node)
             m.d.sync += [age_r.eq(age), j_r.eq(j)]
             sL = self._view(self.delay(m, state, L))
@@ -160,14 +142,14 @@ class FNRule(DeviceRule):
     def update(self, m, state, pulse, rand, time):
         d = self.device
         g, C, L = d.frac_bits, d.counter_bits, self.latency
-        qrom = self._rom(m, unsigned(d.q_width), [int(v) for v in d.pulse_rom], "pulse")
-        drom = self._rom(m, unsigned(C), self._dwell, "dwell")
+        qrom = self.rom(m, unsigned(d.q_width), [int(v) for v in d.pulse_rom], "pulse")
+        drom = self.rom(m, unsigned(C), self._dwell, "dwell")
         # clock L-3: pulse_rom[code >> rom_shift, |p| - 1]
         _, p, _, _, code, _ = self._pulse_select(m, state, pulse, L - 3)
         mag = Signal(d.pulse_bits, name=self._name("mag"))
         m.d.comb += mag.eq(Mux(p < 0, -p, p))
         addr = Cat((mag - 1)[:d.mag_bits], code[d.rom_shift:]) if d.mag_bits else code[d.rom_shift:]
-        q_rd = self._read(m, qrom, addr, "q")
+        q_rd = self.sync_read(m, qrom, addr, "q")
         # clock L-2: whole-code drop to n1, dwell ROM at n1 and n1 - 1
         _, p, _, _, code, _ = self._pulse_select(m, state, pulse, L - 2)
         q = Signal(d.q_width, name=self._name("q"))
@@ -176,8 +158,8 @@ class FNRule(DeviceRule):
         m.d.comb += n1.eq(code - (q >> g))
         n1c = Signal(d.code_bits, name=self._name("n1c"))
         m.d.comb += n1c.eq(Mux(n1 < 0, 0, n1))
-        dw1 = self._read(m, drom, n1c, "dw1")
-        dw2 = self._read(m, drom, Mux(n1c == 0, 0, n1c - 1)[:d.code_bits], "dw2")
+        dw1 = self.sync_read(m, drom, n1c, "dw1")
+        dw2 = self.sync_read(m, drom, Mux(n1c == 0, 0, n1c - 1)[:d.code_bits], "dw2")
         f = self._reg(g, "f")
         n1c_2 = self._reg(d.code_bits, "n1c")
         below_2 = self._reg(1, "below")       # n1 <= 0

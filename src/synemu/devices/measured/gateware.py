@@ -34,7 +34,6 @@ are the golden model's, bit for bit. Per lane (``k = bits``, ``f = frac_bits``,
 
 from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data
-from amaranth.lib.memory import Memory
 
 from .golden import SCALE_FRAC, MeasuredDevice
 from ...gateware.device import DeviceRule
@@ -57,10 +56,6 @@ class MeasuredRule(DeviceRule):
     #: lanes) a 2-clock version (noise in clock 1, everything else in clock 2) made the rule
     #: the critical path at 24 MHz; with 3 clocks the link's CRC is (27-28 MHz)
     latency = 3
-
-    #: ROMs of at least this many words are marked ``rom_style = "block"`` (smaller ones are
-    #: cheaper in logic)
-    block_rom_min = 64
 
     def __init__(self, device: MeasuredDevice):
         if not isinstance(device, MeasuredDevice):
@@ -120,20 +115,9 @@ class MeasuredRule(DeviceRule):
         ports, as the iCE40's)."""
         mod, mem, used = self._roms
         if mod is not m or used >= self.ports_per_rom:
-            attrs = {"rom_style": "block"} if len(self._rom_init) >= self.block_rom_min else None
-            mem = Memory(shape=unsigned(self._word_w), depth=len(self._rom_init),
-                         init=self._rom_init, attrs=attrs)
-            m.submodules[self._name("pulse_rom")] = mem
-            used = 0
+            mem, used = self.rom(m, unsigned(self._word_w), self._rom_init, "pulse_rom"), 0
         self._roms = (m, mem, used + 1)
         return mem
-
-    def _read(self, m, mem, addr, what):
-        """Synchronous read: data of ``addr`` one clock later."""
-        port = mem.read_port()
-        data_ = Signal.like(port.data, name=self._name(what))
-        m.d.comb += [port.addr.eq(addr), data_.eq(port.data)]
-        return data_
 
     def _view(self, value):
         return data.View(self.layout, value)
@@ -165,7 +149,7 @@ class MeasuredRule(DeviceRule):
             addr = Cat(c, n_sel)
         else:
             addr = Cat(c, state.n, ~pos)
-        rd = self._read(m, rom, addr, "rd")
+        rd = self.sync_read(m, rom, addr, "rd")
         keep = {}                       # new d / v fields (delayed to clock L)
         scale_r = None
         if D:

@@ -59,7 +59,7 @@ from typing import ClassVar
 import numpy as np
 
 from ...spec.device import Device, Field
-from ...spec.fixed import check_int
+from ...spec.fixed import check_int, events_in
 
 __all__ = ["MeasuredDevice", "SCALE_FRAC", "SCALE_MAX", "NOISE_Z_MAX", "NOISE_S_MAX",
            "CODES", "popcount64"]
@@ -380,8 +380,7 @@ class MeasuredDevice(Device):
 
     def drift_events(self, n: int, time: int) -> int:
         """Retention events in (time, time + n]."""
-        P = self.drift_period_log2
-        return ((int(time) + int(n)) >> P) - (int(time) >> P)
+        return events_in(time, n, self.drift_period_log2)
 
     def tick(self, state, n, time, rand=None):
         if self.drift_period_log2 is None:
