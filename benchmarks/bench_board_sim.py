@@ -36,7 +36,8 @@ def _synemu_run(driver: str, limit: int, epochs: int | None) -> dict:
     """``synemu run --sim verilator --driver D --limit N --check --json`` -> its JSON."""
     from synemu.cli.main import main
     out = tempfile.mkdtemp(prefix=f"synemu-bench-board-sim-{driver}-")
-    argv = ["run", "--sim", "verilator", "--driver", driver, "--limit", str(limit),
+    argv = ["run", "--sim", "verilator", "--driver", driver, "--mode", "host", "--fast-uart",
+            "--limit", str(limit),
             "--check", "--json", "--out", out]
     if epochs:
         argv += ["--epochs", str(epochs)]

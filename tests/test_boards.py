@@ -29,10 +29,10 @@ def test_registry_and_platforms():
         get_board("nope")
     for b in BOARDS.values():
         p = b.platform()
-        assert p.default_clk_frequency == b.clk_hz
+        assert p.default_clk_frequency == b.xtal_hz      # the crystal feeds the PLL
         p.lookup("uart", 0)          # every target has UART pins
         spec = board_spec(b, tiny())
-        assert spec.divisor == b.clk_hz // b.baud and spec.clk_hz == b.clk_hz
+        assert spec.divisor == b.sys_hz // b.baud and spec.clk_hz == b.sys_hz
     assert get_board("orangecrab").platform().device == "LFE5U-25F"
     assert get_board("ulx3s-85f").platform().device == "LFE5U-85F"
     with pytest.raises(ValueError, match="cannot make 5000000 baud"):
@@ -103,8 +103,9 @@ def test_build_ice40_cli(tmp_path, capsys):
     assert 0 < r["LUT"]["used"] < r["LUT"]["available"] == 5280
     assert r["FF"]["used"] > 0 and r["BRAM"]["used"] >= 1
     fmax = rep["fmax_mhz"]["cd_sync.clk"]
-    assert rep["constraint_mhz"]["cd_sync.clk"] == 12.0 and fmax > 12.0 and rep["timing_met"]
-    assert rep["synapse_updates_per_s"] == 2 * 12_000_000
+    assert rep["constraint_mhz"]["cd_sync.clk"] == 24.0 and fmax > 24.0 and rep["timing_met"]
+    assert rep["clock_mhz"] == 24.0 and rep["xtal_mhz"] == 12.0      # PLL clock
+    assert rep["synapse_updates_per_s"] == 2 * 24_000_000
     assert json.loads((tmp_path / "report.json").read_text())["fmax_mhz"] == rep["fmax_mhz"]
 
 
@@ -125,8 +126,8 @@ def test_build_ecp5(tmp_path):
     assert rep["resources"]["LUT"]["available"] == 24288
     assert rep["resources"]["LUT"]["used"] > 0
     (clk, fmax), = rep["fmax_mhz"].items()
-    assert fmax > 10 and rep["constraint_mhz"][clk] == 48.0
-    assert rep["timing_met"] == (fmax >= 48.0)
+    assert fmax > 10 and rep["constraint_mhz"][clk] == 66.0 == rep["clock_mhz"]   # PLL clock
+    assert rep["timing_met"] == (fmax >= 66.0)
     if not rep["timing_met"]:
         with pytest.raises(BuildFailed, match=f"timing not met on clock .*{fmax} MHz achieved"):
             check_timing(rep)
@@ -169,10 +170,10 @@ def test_run_cli_verilator_identical(tmp_path, capsys, driver):
     """`synemu run --sim verilator --driver D --check`: the simulated serial top-level
     trains exactly like the golden model with either Verilator driver."""
     rc, res = _cli_json(capsys, ["run", "--sim", "verilator", "--driver", driver,
-                                 "--limit", "12", "--epochs", "1", "--chunk", "6", "--check",
-                                 "--out", str(tmp_path), "--json"])
+                                 "--mode", "host", "--limit", "12", "--epochs", "1", "--chunk",
+                                 "6", "--check", "--out", str(tmp_path), "--json"])
     assert rc == 0 and res["identical_to_golden"] is True and res["driver"] == driver
-    assert f"verilator ({driver})" in res["where"]
+    assert "verilator" in res["where"] and res["mode"] == "host"
     assert res["board_samples"] == 12 and res["link"]["retries"] == 0
     assert res["board_cycles"] > 10_000 and res["board_cycles_per_s"] > 0
 

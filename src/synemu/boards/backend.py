@@ -53,7 +53,7 @@ def harness_build(spec: LinkSpec):
 def _spec_id(spec: LinkSpec) -> dict:
     """Everything of ``spec`` that shapes the harness's Verilog (all of its fields)."""
     return {"config": spec.config.to_dict(), "divisor": spec.divisor, "clk_hz": spec.clk_hz,
-            "idle_clks": spec.idle_clks}
+            "idle_clks": spec.idle_clks, "smem_words": spec.smem_words}
 
 
 def harness_native_build(spec: LinkSpec, *, waves: bool | str = False):
@@ -320,3 +320,9 @@ class BoardBackend:
 
     def close(self):
         self.transport.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

@@ -1,18 +1,28 @@
-"""Board registry: which amaranth-boards platform, clock and UART each target uses.
+"""Board registry: which amaranth-boards platform, clocks and UART each target uses.
 
-=========== ============== ============ ======== =====================================
-name        FPGA           clock        UART     programmer
-=========== ============== ============ ======== =====================================
-icebreaker  iCE40UP5K      12 MHz       FTDI ch B iceprog (or openFPGALoader -b ice40_generic)
-ulx3s-85f   ECP5 LFE5U-85F 25 MHz       FTDI      openFPGALoader -b ulx3s
-orangecrab  ECP5 LFE5U-25F 48 MHz       feather pins 0 (RX) / 1 (TX): an external 3.3 V USB-UART
-                                                  dfu-util (bootloader) / openFPGALoader
-=========== ============== ============ ======== =====================================
+Every design runs from a PLL on the board's crystal (``xtal_hz``) at the design clock
+``sys_hz``, chosen below the builds' Fmax and so that the UART divisor ``sys_hz / baud`` is
+exact at the offered rates (``bauds``, all within the USB bridge's range).
+
+========== ============== ======= ======================= ========= ================= ==========
+name       FPGA           crystal design clock (PLL)      UART      baud              programmer
+========== ============== ======= ======================= ========= ================= ==========
+icebreaker iCE40UP5K      12 MHz  24 MHz (SB_PLL40_PAD)   FT2232H   115200, 1/2/3/6 M iceprog,
+                                                          ch B                        openFPGALoader
+ulx3s-85f  ECP5 LFE5U-85F 25 MHz  50 MHz (EHXPLLL)        FT231X    115200, 1/2 M     openFPGALoader
+                                                                                      or fujprog
+orangecrab ECP5 LFE5U-25F 48 MHz  66 MHz (EHXPLLL)        external  115200, 1/2/3 M   dfu-util,
+                                                          USB-UART                    openFPGALoader
+========== ============== ======= ======================= ========= ================= ==========
+
+The default baud is 1 M everywhere. The OrangeCrab's UART is on feather pins 0 (RX) / 1 (TX):
+connect an external 3.3 V USB-UART (FT232R/FT232H/CP2102N class, 3 Mbaud). The PLL
+parameters come from :mod:`synemu.boards.pll`; clocks and rates: docs/boards.md, "Clocks".
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable
 
 __all__ = ["Board", "BOARDS", "get_board"]
@@ -20,16 +30,56 @@ __all__ = ["Board", "BOARDS", "get_board"]
 
 @dataclass(frozen=True)
 class Board:
+    """One target. ``xtal_hz``: the crystal on the platform's default clock pin (Hz);
+    ``sys_hz``: the design clock made from it by the PLL (Hz); ``baud``: the default UART
+    rate; ``bauds``: the rates offered (exact rates of the ``bridge``, the board's USB-UART,
+    each with ``sys_hz / baud`` within 0.5 % of an integer >= 4)."""
+
     name: str
     family: str              # "ice40" | "ecp5"
     fpga: str
-    clk_hz: int
+    xtal_hz: int
+    sys_hz: int
     baud: int
+    bauds: tuple
+    bridge: str
     make_platform: Callable
     programmers: tuple       # (tool, argv template with {bitstream}) in preference order
     bitstream_ext: str       # ".bin" (iCE40) or ".bit" (ECP5)
     resources: dict          # resource name -> available count (for reports)
     note: str = ""
+
+    def __post_init__(self):
+        if self.baud not in self.bauds:
+            raise ValueError(f"{self.name}: default baud {self.baud} not in {self.bauds}")
+
+    @property
+    def clk_hz(self) -> int:
+        """The design clock (Hz), = ``sys_hz``."""
+        return self.sys_hz
+
+    @property
+    def pll(self):
+        """The PLL making ``sys_hz`` from ``xtal_hz`` (:class:`~synemu.boards.pll.ICE40PLL` /
+        :class:`~synemu.boards.pll.ECP5PLL`); None if the design runs at the crystal."""
+        from .pll import pll_for
+        if self.sys_hz == self.xtal_hz:
+            return None
+        return pll_for(self.family, self.xtal_hz, self.sys_hz)
+
+    def with_clock(self, hz: float) -> "Board":
+        """This board with the design clock the PLL makes nearest ``hz`` (e.g. for a design
+        whose Fmax is below ``sys_hz``; ``xtal_hz``: the crystal, no PLL); ValueError if that
+        is more than 1 % off."""
+        from .pll import ecp5_pll, ice40_pll
+        if hz == self.xtal_hz:
+            return replace(self, sys_hz=self.xtal_hz)
+        p = (ice40_pll if self.family == "ice40" else ecp5_pll)(float(self.xtal_hz), float(hz))
+        if abs(p.f_out_hz - hz) > 0.01 * hz:
+            raise ValueError(f"{self.name}: the {p.primitive} cannot make {hz / 1e6:g} MHz "
+                             f"from the {self.xtal_hz / 1e6:g} MHz crystal; nearest "
+                             f"{p.f_out_hz / 1e6:.6g} MHz")
+        return replace(self, sys_hz=int(round(p.f_out_hz)))
 
     def platform(self):
         return self.make_platform()
@@ -70,18 +120,27 @@ def _orangecrab_25f():
 
 
 BOARDS: dict[str, Board] = {b.name: b for b in [
-    Board("icebreaker", "ice40", "iCE40UP5K-SG48", 12_000_000, 1_000_000, _icebreaker,
-          (("iceprog", ["iceprog", "{bitstream}"]),
-           ("openFPGALoader", ["openFPGALoader", "-b", "ice40_generic", "{bitstream}"])),
-          ".bin", {"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8}),
-    Board("ulx3s-85f", "ecp5", "LFE5U-85F-6BG381C", 25_000_000, 1_000_000, _ulx3s_85f,
-          (("openFPGALoader", ["openFPGALoader", "-b", "ulx3s", "{bitstream}"]),
-           ("fujprog", ["fujprog", "{bitstream}"])),
-          ".bit", {"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}),
-    Board("orangecrab", "ecp5", "LFE5U-25F-8MG285C", 48_000_000, 1_000_000, _orangecrab_25f,
-          (("dfu-util", ["dfu-util", "-a", "0", "-D", "{bitstream}"]),
-           ("openFPGALoader", ["openFPGALoader", "-b", "orangecrab", "{bitstream}"])),
-          ".bit", {"LUT": 24288, "FF": 24288, "BRAM": 56, "DSP": 28},
+    Board("icebreaker", "ice40", "iCE40UP5K-SG48", xtal_hz=12_000_000, sys_hz=24_000_000,
+          baud=1_000_000, bauds=(115_200, 1_000_000, 2_000_000, 3_000_000, 6_000_000),
+          bridge="FT2232H", make_platform=_icebreaker,
+          programmers=(("iceprog", ["iceprog", "{bitstream}"]),
+                       ("openFPGALoader", ["openFPGALoader", "-b", "ice40_generic",
+                                           "{bitstream}"])),
+          bitstream_ext=".bin",
+          resources={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8}),
+    Board("ulx3s-85f", "ecp5", "LFE5U-85F-6BG381C", xtal_hz=25_000_000, sys_hz=50_000_000,
+          baud=1_000_000, bauds=(115_200, 1_000_000, 2_000_000), bridge="FT231X",
+          make_platform=_ulx3s_85f,
+          programmers=(("openFPGALoader", ["openFPGALoader", "-b", "ulx3s", "{bitstream}"]),
+                       ("fujprog", ["fujprog", "{bitstream}"])),
+          bitstream_ext=".bit", resources={"LUT": 83640, "FF": 83640, "BRAM": 208, "DSP": 156}),
+    Board("orangecrab", "ecp5", "LFE5U-25F-8MG285C", xtal_hz=48_000_000, sys_hz=66_000_000,
+          baud=1_000_000, bauds=(115_200, 1_000_000, 2_000_000, 3_000_000),
+          bridge="external 3.3 V USB-UART (up to 3 Mbaud)", make_platform=_orangecrab_25f,
+          programmers=(("dfu-util", ["dfu-util", "-a", "0", "-D", "{bitstream}"]),
+                       ("openFPGALoader", ["openFPGALoader", "-b", "orangecrab",
+                                           "{bitstream}"])),
+          bitstream_ext=".bit", resources={"LUT": 24288, "FF": 24288, "BRAM": 56, "DSP": 28},
           note="UART on feather pins 0 (RX) / 1 (TX): connect a 3.3 V USB-UART adapter"),
 ]}
 

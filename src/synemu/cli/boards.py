@@ -63,26 +63,32 @@ def cmd_flash(args):
 
 
 def cmd_run(args):
-    """On-chip training over the link: a board (``--port``) or its simulated top-level."""
-    from ..runtime.datasets import load_dataset
+    """On-chip training over the link: a board (``--port``) or its simulated top-level, in
+    resident, stream or host mode."""
     from dataclasses import replace
 
+    from ..runtime.datasets import load_dataset
     from ..runtime.report import emit, out_dir, save_json
+    from ..runtime.resident import resident_plan, train_sequenced
     from ..runtime.tile import Tile
     from ..runtime.train import prepare_inputs, train_onchip
     from .common import CommandError
     from ..spec.registry import get_plugin, make_device
     from ..spec.engine import EngineConfig
+    from ..spec.sequencer import RecordLayout
     from ..boards.backend import BoardBackend
     from ..link.protocol import LinkError, LinkSpec
     from ..boards.platforms import get_board
     from ..boards.top import board_spec
+    from ..gateware.sequencer import SMEM_WORDS
 
     if args.chunk < 1:
         raise ValueError(f"--chunk must be at least 1, not {args.chunk}")
     for name in ("epochs", "limit"):
         if getattr(args, name) is not None and getattr(args, name) < 1:
             raise ValueError(f"--{name} must be at least 1, not {getattr(args, name)}")
+    if args.ticks < 0:
+        raise ValueError(f"--ticks must be >= 0, not {args.ticks}")
     out = out_dir(args.out)
     ds = load_dataset(args.dataset, seed=0)
     device = make_device(args.device, preset=args.preset, **dict(args.param))
@@ -92,29 +98,55 @@ def cmd_run(args):
     cols = prepare_inputs(ds.x_train[:1], recipe).shape[1]
     cfg = EngineConfig(device=device, rows=ds.n_classes, cols=cols, lanes=recipe.lanes,
                        seed=args.seed + 1, **recipe.engine_kwargs())
+    board = get_board(args.board)
+    words = SMEM_WORDS[board.family]
+    mode = args.mode
+    if mode == "auto":
+        n_tr, n_te = len(ds.x_train), len(ds.x_test)
+        if args.limit:
+            n_tr, n_te = min(n_tr, args.limit), min(n_te, args.limit)
+        try:
+            resident_plan(RecordLayout(cfg), n_tr, n_te, words, args.order == "host")
+            mode = "resident"
+        except ValueError:
+            mode = "stream"
+    spec = board_spec(board, cfg, args.baud)
     if args.port:
-        spec = board_spec(get_board(args.board), cfg, args.baud)
         where = f"{args.board} on {args.port}"
-    else:
+    elif args.fast_uart:
         spec = LinkSpec(cfg)
-        sim = f"{args.sim} ({args.driver})" if args.sim == "verilator" else args.sim
-        where = f"simulated {sim} top-level (UART divisor {spec.divisor})"
+        where = f"simulated {args.sim} top-level (UART divisor {spec.divisor}, nominal clock)"
+    else:
+        where = (f"simulated {args.board} top-level ({args.sim}, {spec.clk_hz / 1e6:g} MHz, "
+                 f"UART divisor {spec.divisor})")
+    if mode != "host":
+        spec = replace(spec, smem_words=words)
     try:
         backend = BoardBackend(cfg, port=args.port, sim=args.sim, spec=spec, driver=args.driver)
     except (LinkError, RuntimeError) as e:
         raise CommandError(str(e), 1) from e
     with Tile(config=cfg, backend=backend) as tile:
         c0 = backend.counters()
-        r = train_onchip(args.device, ds, backend=where, seed=args.seed, recipe=recipe,
-                         tile=tile, limit=args.limit, chunk=args.chunk, check=args.check,
-                         show_progress=not args.json)
+        if mode == "host":
+            r = train_onchip(args.device, ds, backend=where, seed=args.seed, recipe=recipe,
+                             tile=tile, limit=args.limit, chunk=args.chunk, check=args.check,
+                             show_progress=not args.json)
+        else:
+            try:
+                r = train_sequenced(backend, ds, recipe, mode=mode, seed=args.seed,
+                                    limit=args.limit, check=args.check, ticks=args.ticks,
+                                    order=args.order, window=args.window,
+                                    show_progress=not args.json, device=args.device)
+            except LinkError as e:
+                raise CommandError(str(e), 1) from e
         c1 = backend.counters()
         stats = backend.host.stats
     seconds, n, identical = r["seconds"], r["samples"], r["identical_to_golden"]
     engine_s = (c1.busy_cycles - c0.busy_cycles) / spec.clk_hz
     board_cycles = c1.cycles - c0.cycles
     hist_te = r["test_accuracy_per_epoch"]
-    res = {"command": "run", "ok": identical is not False, "where": where, "device": args.device,
+    res = {"command": "run", "ok": identical is not False, "mode": mode, "where": where,
+           "device": args.device, "board": args.board,
            "driver": args.driver if not args.port and args.sim == "verilator" else None,
            "dataset": ds.name, "epochs": recipe.epochs, "samples": n,
            "train_accuracy_per_epoch": r["train_accuracy_per_epoch"],
@@ -122,17 +154,39 @@ def cmd_run(args):
            "weights_sha": r["weights_sha"], "identical_to_golden": identical,
            "seconds": seconds, "samples_per_s": n / seconds,
            "engine_busy_s": engine_s,
-           "on_chip_samples_per_s": n / engine_s if engine_s else None,
+           "board_clk_hz": spec.clk_hz, "baud": round(spec.baud),
            "board_cycles": board_cycles, "board_cycles_per_s": board_cycles / seconds,
            "board_samples": c1.samples, "board_time": c1.time,
            "link": {"frames": stats.frames, "retries": stats.retries,
                     "crc_errors": stats.crc_errors, "timeouts": stats.timeouts,
+                    "busy": stats.busy, "go_backs": stats.go_backs,
                     "bytes_out": stats.bytes_out, "bytes_in": stats.bytes_in}}
+    if mode == "host":
+        wire_bytes = stats.bytes_out / max(n, 1)
+        res.update({
+            "board_samples_per_s": n / (board_cycles / spec.clk_hz) if board_cycles else None,
+            "engine_bound_samples_per_s": n / engine_s if engine_s else None,
+            "wire_bound_samples_per_s": spec.baud / 10 / wire_bytes if wire_bytes else None,
+            "link_utilisation": stats.bytes_out / (spec.baud / 10 * board_cycles / spec.clk_hz)
+            if board_cycles else None})
+    else:
+        for k in ("board_samples_per_s", "engine_bound_samples_per_s", "wire_bound_samples_per_s",
+                  "link_utilisation", "board_efficiency", "ticks_per_sample", "order",
+                  "sequencer", "record_words"):
+            res[k] = r[k]
+    res["on_chip_samples_per_s"] = res["engine_bound_samples_per_s"]
     save_json(res, out / f"run-{args.device}-{ds.name}.json")
-    summary = (f"run {args.device} on {ds.name} via {where}: {n} samples, {seconds:.1f} s "
-               f"({n / seconds:.0f} samples/s over the link; engine busy {engine_s * 1e3:.1f} ms)\n"
+
+    def rate(v):
+        return f"{v:,.0f}" if v else "-"
+    summary = (f"run {args.device} on {ds.name} ({mode} mode) via {where}: {n} training "
+               f"samples, {seconds:.1f} s\n"
+               f"  board {rate(res['board_samples_per_s'])} samples/s of board time (engine "
+               f"bound {rate(res['engine_bound_samples_per_s'])}, wire bound "
+               f"{rate(res['wire_bound_samples_per_s'])}; link utilisation "
+               f"{(res['link_utilisation'] or 0) * 100:.1f} %)\n"
                f"  test accuracy per epoch: {', '.join(f'{a:.3f}' for a in hist_te)}\n"
-               f"  link: {stats.frames} frames, {stats.retries} retries\n"
+               f"  link: {stats.frames} frames, {stats.retries} retries, {stats.busy} busy\n"
                + (f"  identical to the golden model: {'YES' if identical else 'NO'}"
                   if identical is not None else ""))
     emit(res, summary, args.json)
@@ -209,7 +263,23 @@ def register(sub):
     r.add_argument("--epochs", type=positive_int, default=None)
     r.add_argument("--lanes", type=positive_int, default=None)
     r.add_argument("--limit", type=positive_int, default=None, help="use only the first N samples")
-    r.add_argument("--chunk", type=positive_int, default=16, help="samples per host batch")
+    r.add_argument("--chunk", type=positive_int, default=16,
+                   help="samples per host batch (host mode)")
+    r.add_argument("--mode", default="auto", choices=["auto", "resident", "stream", "host"],
+                   help="resident: data in the board's sample memory, its sequencer runs the "
+                        "epochs; stream: samples streamed through ring buffers; host: the host "
+                        "sends every command; auto (default): resident if the data fits, "
+                        "else stream")
+    r.add_argument("--order", default="lfsr", choices=["lfsr", "host"],
+                   help="resident sample order: the on-chip LFSR permutation (default) or a "
+                        "host permutation written each epoch")
+    r.add_argument("--ticks", type=int, default=0,
+                   help="TICK count after every training sample (emulated device time)")
+    r.add_argument("--window", type=positive_int, default=8,
+                   help="frames in flight on the windowed link (1..64)")
+    r.add_argument("--fast-uart", action="store_true",
+                   help="simulation only: UART divisor 2 at a nominal clock instead of the "
+                        "board's clock and baud (faster to simulate)")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--check", action="store_true",
                    help="run the golden model alongside and compare every prediction and "

@@ -70,14 +70,18 @@ class _Lockstep:
             if wave is not None:
                 self.session.restart()          # closes (flushes) the wave file
             return rep, wave
-        from ..sim.lockstep import verilator_lockstep
+        # the cocotb testbench, on Verilator or Icarus (a fresh simulation per seed)
+        simulator = "icarus" if self.backend == "icarus" else "verilator"
         if self.waves:    # the cocotb testbench writes one wave file per simulation
             from ..sim.remote import SessionDriver, VerilatorSession
-            s = VerilatorSession(self.config, waves=True)
+            s = VerilatorSession(self.config, waves=True, simulator=simulator)
             with s:
-                rep = asyncio.run(run_lockstep(SessionDriver(s), self.config, commands))
+                rep = asyncio.run(run_lockstep(SessionDriver(s), self.config, commands,
+                                               progress=progress))
             return rep, (s.result.waves if s.result else None)
-        return verilator_lockstep(self.config, commands, driver="cocotb")[0], None
+        from ..sim.lockstep import cocotb_lockstep
+        return cocotb_lockstep(self.config, commands, simulator=simulator,
+                               progress=progress)[0], None
 
     def close(self):
         if self.session is not None:
@@ -119,8 +123,9 @@ def verify_seed(*, device: str, preset, params: dict, engine: dict, backend: str
                 seed: int, ops: int, waves: bool = False, window=None, out=None) -> dict:
     """One ``synemu verify`` seed, a campaign task (JSON arguments and result): the
     ``EngineConfig`` of ``device``/``preset``/``params`` and the ``engine`` fields, the
-    lockstep of ``random_commands(config, seed, ops)`` on ``backend`` (``driver``: Verilator
-    native | cocotb), from a fresh simulation. Returns seed, ok, commands, compared_words,
+    lockstep of ``random_commands(config, seed, ops)`` on ``backend`` (amaranth | verilator |
+    icarus; ``driver``: Verilator native | cocotb, Icarus always cocotb), from a fresh
+    simulation. Returns seed, ok, commands, compared_words,
     cycles, mismatches (0 or 1: the lockstep stops at the first), first_mismatch (its
     fields) and first_mismatch_text, wave (a file, with ``waves``), build_seconds."""
     import json
@@ -149,6 +154,12 @@ def cmd_verify(args):
         raise ValueError(f"--seeds must be at least 1, not {args.seeds}")
     if args.ops < 1:
         raise ValueError(f"--ops must be at least 1, not {args.ops}")
+    if args.driver is None:              # the backend's own: native on Verilator
+        args.driver = "cocotb" if args.backend == "icarus" else "native"
+    if args.backend == "icarus" and args.driver != "cocotb":
+        raise ValueError("--backend icarus runs the cocotb testbench (the native driver is "
+                         "Verilator's compiled C++ driver): use --driver cocotb or leave "
+                         "--driver out")
     if args.wave_window and not args.waves:
         raise ValueError("--wave-window needs --waves")
     if args.wave_window and (args.backend, args.driver) != ("verilator", "native"):
@@ -166,7 +177,13 @@ def cmd_verify(args):
     config = EngineConfig(device=device, **engine)
     from ..sim.limits import check_sim_size
     check_sim_size(config, args.backend, force=args.force)
-    if args.backend == "verilator":      # a bad SYNEMU_BUILD_DIR is a usage error, up front
+    if args.backend == "icarus":         # a missing simulator is named up front, with the fix
+        from ..sim.icarus import IcarusNotFound, require
+        try:
+            require()
+        except IcarusNotFound as e:
+            raise CommandError(str(e)) from None
+    if args.backend in ("verilator", "icarus"):  # a bad SYNEMU_BUILD_DIR: usage error, up front
         from ..sim.verilator import _build_root
         _build_root(None)
     out = out_dir(args.out) if args.waves else Path(args.out)
@@ -214,7 +231,7 @@ def cmd_verify(args):
     secs = max(wall - t_build, 1e-9)
     result = {"command": "verify", "ok": not failed_seeds, "device": args.device,
               "preset": args.preset, "backend": args.backend,
-              "driver": args.driver if args.backend == "verilator" else None,
+              "driver": args.driver if args.backend in ("verilator", "icarus") else None,
               "rows": args.rows, "cols": args.cols,
               "lanes": args.lanes, "seeds": args.seeds, "ops": args.ops, **total,
               "mismatches": len(failed_seeds), "failed_seeds": failed_seeds,
@@ -223,7 +240,7 @@ def cmd_verify(args):
               "ops_per_s": total["commands"] / secs, "waves": waves,
               "interrupted": interrupted, "campaign": campaign}
     verdict = "PASS: bit-exact" if not failed_seeds else f"FAIL on seeds {failed_seeds}"
-    drv = f" ({args.driver} driver)" if args.backend == "verilator" else ""
+    drv = f" ({args.driver} driver)" if args.backend in ("verilator", "icarus") else ""
     summary = (f"verify {args.device} on {args.backend}{drv}: {args.rows}x{args.cols} array, "
                f"{args.lanes} lanes, {args.seeds} seeds x {args.ops} commands\n"
                f"  {total['commands']} commands; every synapse, input, counter and LFSR compared "
@@ -334,9 +351,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     v = sub.add_parser("verify", help="lockstep golden vs hardware on random command streams")
     add_device_args(v)
-    v.add_argument("--backend", choices=["verilator", "amaranth"], default="verilator")
-    v.add_argument("--driver", choices=["native", "cocotb"], default="native",
-                   help="Verilator: compiled C++ driver (default) or the cocotb testbench")
+    v.add_argument("--backend", choices=["verilator", "amaranth", "icarus"], default="verilator",
+                   help="simulator: verilator (default), amaranth (Python), or icarus (Icarus "
+                        "Verilog, `apt-get install iverilog`; the cocotb testbench)")
+    v.add_argument("--driver", choices=["native", "cocotb"], default=None,
+                   help="Verilator: compiled C++ driver (default) or the cocotb testbench; "
+                        "Icarus: cocotb only")
     v.add_argument("--seeds", type=positive_int, default=3)
     v.add_argument("--ops", type=positive_int, default=500)
     v.add_argument("--rows", type=positive_int, default=4)
@@ -348,8 +368,8 @@ def build_parser() -> argparse.ArgumentParser:
     v.add_argument("--force", action="store_true",
                    help="simulate an array above the simulator's size guard")
     v.add_argument("--waves", action="store_true",
-                   help="Verilator: keep an FST (VCD without lz4 headers) trace per seed "
-                        "(in this process: --workers 1; every seed is rerun)")
+                   help="Verilator: keep an FST (VCD without lz4 headers) trace per seed; "
+                        "Icarus: FST (in this process: --workers 1; every seed is rerun)")
     v.add_argument("--wave-window", type=_parse_window, default=None, metavar="START:STOP",
                    help="native driver: dump waves only for commands START..STOP-1 of each seed")
     add_common(v, "runs")

@@ -24,7 +24,7 @@ from .fixed import mul, round_shift, saturate, tree_sum
 from .lfsr import LFSRBank
 from ..spec.registry import rule_for
 
-__all__ = ["ArrayEngine", "command_layout", "peek_members"]
+__all__ = ["ArrayEngine", "command_layout", "peek_members", "x_chunk_layout"]
 
 
 def command_layout(config: EngineConfig) -> data.StructLayout:
@@ -33,6 +33,15 @@ def command_layout(config: EngineConfig) -> data.StructLayout:
         "row": unsigned(config.row_width),
         "col": unsigned(config.col_width),
         "arg": unsigned(config.arg_width),
+    })
+
+
+def x_chunk_layout(config: EngineConfig) -> data.StructLayout:
+    """Payload of the engine's ``xw`` stream: one chunk of ``lanes`` inputs (columns
+    ``chunk * lanes + l``), as that many LOAD_X commands at once."""
+    return data.StructLayout({
+        "chunk": unsigned(clog2(config.chunks)),
+        "x": data.ArrayLayout(signed(config.x_width), config.lanes),
     })
 
 
@@ -66,10 +75,13 @@ class ArrayEngine(wiring.Component):
 
     Parameters: ``config`` (:class:`~synemu.spec.engine.EngineConfig`), ``rule`` (defaults
     to the registered rule of ``config.device``), ``debug`` (adds combinational peek ports
-    and exposes every global register, for lockstep verification).
+    and exposes every global register, for lockstep verification), ``wide_x`` (adds the
+    ``xw`` stream: a whole chunk of inputs per clock while idle, for the on-chip
+    sequencer; same effect as LOAD_X of its columns).
     """
 
-    def __init__(self, config: EngineConfig, rule=None, *, debug: bool = False):
+    def __init__(self, config: EngineConfig, rule=None, *, debug: bool = False,
+                 wide_x: bool = False):
         if not isinstance(config, EngineConfig):
             raise TypeError(f"ArrayEngine needs an EngineConfig, not {config!r}")
         self.config = config
@@ -79,6 +91,7 @@ class ArrayEngine(wiring.Component):
             raise ValueError(f"{type(self.rule).__name__}.latency must be an int >= 0, "
                              f"not {lat!r}")
         self.debug = debug
+        self.wide_x = wide_x
         dev = config.device
         P = config.lanes
         sig = {
@@ -86,6 +99,8 @@ class ArrayEngine(wiring.Component):
             "resp": Out(stream.Signature(unsigned(config.resp_width))),
             "busy": Out(1),
         }
+        if wide_x:
+            sig["xw"] = In(stream.Signature(x_chunk_layout(config)))
         if debug:
             sig.update(peek_members(config))
             sig.update({
@@ -292,7 +307,7 @@ class ArrayEngine(wiring.Component):
                             for l in range(P):
                                 m.d.comb += [wr[l].addr.eq(c_addr), wr[l].data.eq(c.arg),
                                              wr[l].en.eq(c_lane == l)]
-                        with m.Case(Op.LOAD_X):
+                        with m.Case(Op.LOAD_X):  # (xw is not ready while cmd is valid)
                             for l in range(P):
                                 m.d.comb += [xwr[l].addr.eq(c_chunk), xwr[l].data.eq(c.arg),
                                              xwr[l].en.eq(c_lane == l)]
@@ -327,6 +342,12 @@ class ArrayEngine(wiring.Component):
                             m.d.sync += [cur_row.eq(0), row_base.eq(0)]
                             start_row(SweepKind.FWD_TRAIN, 0)
                             m.next = "SWEEP"
+                if self.wide_x:
+                    m.d.comb += self.xw.ready.eq(~self.cmd.valid)
+                    with m.If(self.xw.valid & ~self.cmd.valid):
+                        for l in range(P):
+                            m.d.comb += [xwr[l].addr.eq(self.xw.payload.chunk),
+                                         xwr[l].data.eq(self.xw.payload.x[l]), xwr[l].en.eq(1)]
 
             with m.State("SWEEP"):
                 m.d.comb += sweeping.eq(1)

@@ -14,14 +14,18 @@ import struct
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import stream, wiring
 from amaranth.lib.crc import catalog as crc_catalog
+from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec.engine import OP_WIDTH, Op
+from ..spec.engine import Op
 from .engine import ArrayEngine
-from ..link.protocol import (BAD, CMDS, COUNTERS, COUNTERS_FMT, HELLO, NAK, REJECT,
-                             REQ_SYNC, RSP_SYNC, LinkSpec)
+from ..link.protocol import (BAD, BUSY, CMDS, COUNTERS, COUNTERS_FMT, HELLO, NAK, OLD, REJECT,
+                             REQ_SYNC, RSP_SYNC, SEQ_RUN, SEQ_STATUS, SMEM_READ, SMEM_WRITE,
+                             LinkSpec, Reject)
+from ..spec.sequencer import JOB_FMT, STATUS_FMT, RecordLayout
 from .check import CommandCheck
+from .sequencer import SampleMemory, Sequencer, job_layout
 
 __all__ = ["UARTTx", "UARTRx", "LINK_CRC", "LinkTop", "SimHarness"]
 
@@ -30,6 +34,9 @@ __all__ = ["UARTTx", "UARTRx", "LINK_CRC", "LinkTop", "SimHarness"]
 #: computes it on the host, over 8-bit words: each byte enters LSB first and the 32-bit
 #: result is sent (and received) little-endian, byte 0 = bits 0..7.
 LINK_CRC = crc_catalog.CRC32_ISO_HDLC(data_width=8)
+RX_QUEUE = 512                          #: received bytes the board can queue
+JOB_BYTES = struct.calcsize(JOB_FMT)    #: SEQ_RUN payload
+HEAD_BYTES = JOB_BYTES                  #: payload bytes kept in registers for frame fields
 
 
 class UARTTx(wiring.Component):
@@ -122,11 +129,14 @@ class UARTRx(wiring.Component):
 
 
 class LinkTop(wiring.Component):
-    """The board top-level core: ``rx``/``tx`` UART lines around an :class:`ArrayEngine`.
+    """The board top-level core: ``rx``/``tx`` UART lines around an :class:`ArrayEngine`
+    and, when ``spec.smem_words`` is set, a :class:`~synemu.gateware.sequencer.SampleMemory`
+    and :class:`~synemu.gateware.sequencer.Sequencer` (one job running, one pending).
 
     ``spec``: :class:`~synemu.link.protocol.LinkSpec` (engine config, UART divisor in clocks
-    per bit, clock Hz, idle timeout). ``activity`` is high while a frame is being executed
-    (for an LED).
+    per bit, clock Hz, idle timeout, sample-memory words). Received bytes queue in a
+    ``RX_QUEUE``-byte FIFO, so frames may arrive back to back while the board executes or
+    replies. ``activity`` is high while a frame is being handled (for an LED).
     """
 
     rx: In(1, init=1)
@@ -141,11 +151,14 @@ class LinkTop(wiring.Component):
 
     def elaborate(self, platform):
         s, cfg = self.spec, self.spec.config
+        W = s.smem_words
         m = Module()
-        m.submodules.engine = eng = ArrayEngine(cfg)
+        m.submodules.engine = eng = ArrayEngine(cfg, wide_x=bool(W))
         m.submodules.urx = urx = UARTRx(s.divisor)
         m.submodules.utx = utx = UARTTx(s.divisor)
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
+        m.submodules.rxq = rxq = SyncFIFOBuffered(width=8, depth=RX_QUEUE)
+        m.d.comb += [rxq.w_data.eq(urx.data.payload), rxq.w_en.eq(urx.data.valid)]
         # CRC of the received frame (seq .. payload) and of the reply being sent; each is the
         # final CRC one clock after its last byte
         m.submodules.rx_crc = rx_crc = LINK_CRC.create()
@@ -153,12 +166,35 @@ class LinkTop(wiring.Component):
 
         hello = s.hello_payload()
         n_cnt = struct.calcsize(COUNTERS_FMT)
+        n_stat = struct.calcsize(STATUS_FMT)
         m.submodules.rxbuf = rxbuf = Memory(shape=8, depth=256, init=[])
         m.submodules.txbuf = txbuf = Memory(shape=8, depth=s.tx_max, init=[])
         m.submodules.hello = hrom = Memory(shape=8, depth=len(hello), init=list(hello))
         rx_w, rx_r = rxbuf.write_port(), rxbuf.read_port(transparent_for=())
         tx_w, tx_r = txbuf.write_port(), txbuf.read_port(transparent_for=())
         h_r = hrom.read_port()
+
+        # -- engine command source: the sequencer while it runs a job, else the link ----------
+        l_valid, l_resp_ready = Signal(), Signal()
+        cmd_sh = Signal(8 * s.cmd_bytes)
+        seq = None
+        if W:
+            m.submodules.smem = smem = SampleMemory(W)
+            m.submodules.seq = seq = Sequencer(cfg, W)
+            wiring.connect(m, seq.xw, eng.xw)
+            with m.If(seq.running):
+                m.d.comb += [eng.cmd.valid.eq(seq.cmd.valid),
+                             eng.cmd.payload.eq(seq.cmd.payload),
+                             seq.cmd.ready.eq(eng.cmd.ready),
+                             seq.resp.valid.eq(eng.resp.valid),
+                             seq.resp.payload.eq(eng.resp.payload),
+                             eng.resp.ready.eq(seq.resp.ready)]
+            with m.Else():
+                m.d.comb += [eng.cmd.valid.eq(l_valid), eng.cmd.payload.eq(cmd_sh[:s.cmd_bits]),
+                             eng.resp.ready.eq(l_resp_ready)]
+        else:
+            m.d.comb += [eng.cmd.valid.eq(l_valid), eng.cmd.payload.eq(cmd_sh[:s.cmd_bits]),
+                         eng.resp.ready.eq(l_resp_ready)]
 
         # -- counters ---------------------------------------------------------------------
         cycles = Signal(48)
@@ -174,13 +210,20 @@ class LinkTop(wiring.Component):
         m.d.sync += cycles.eq(cycles + 1)
         with m.If(eng.busy):
             m.d.sync += busy_cycles.eq(busy_cycles + 1)
+        fire = eng.cmd.valid & eng.cmd.ready
+        e_op = eng.cmd.payload.op
+        with m.If(fire):
+            with m.If(e_op == Op.TICK):
+                m.d.sync += time.eq(time + eng.cmd.payload.arg[:cfg.tick_width])
+            with m.If((e_op == Op.LEARN) | (e_op == Op.SAMPLE)):
+                m.d.sync += samples.eq(samples + 1)
         counter_block = Cat(time, Const(0, 64 - cfg.time_width), samples,
                             Const(0, 64 - cfg.sample_width), snap_cycles, Const(0, 16),
                             snap_busy, Const(0, 16), frames, crc_errors, replays, commands)
         assert len(counter_block) == 8 * n_cnt
 
         # -- receiver state ---------------------------------------------------------------
-        seq = Signal(8)
+        seq_no = Signal(8)
         typ = Signal(8)
         length = Signal(8)
         idx = Signal(range(4096))
@@ -188,51 +231,125 @@ class LinkTop(wiring.Component):
         idle = Signal(range(s.idle_clks + 1))
         last_seq = Signal(8)
         have_last = Signal()
-        byte = urx.data.payload
-        got = urx.data.valid
-        m.d.comb += rx_crc.data.eq(byte)
+        take = Signal()                         # this state consumes the queued byte
+        byte = rxq.r_data
+        got = Signal()
+        m.d.comb += [got.eq(take & rxq.r_rdy), rxq.r_en.eq(got), rx_crc.data.eq(byte)]
+        head = Signal(8 * HEAD_BYTES)           # the first payload bytes, for frame fields
 
-        # reply state: stored reply = (r_seq, r_type, r_len) + txbuf; NAK is sent separately
+        # reply state: stored reply = (r_seq, r_type, r_len) + txbuf; short replies (NAK,
+        # OLD, BUSY: no payload, the received seq) are sent without touching it
         r_seq = Signal(8)
         r_type = Signal(8)
         r_len = Signal(range(s.tx_max + 1))
-        nak = Signal()
+        short = Signal()
+        short_type = Signal(8)
         t_idx = Signal(range(s.tx_max + 10))
         t_byte = Signal(8)
         m.d.comb += tx_crc.data.eq(t_byte)
 
         # executor
         cmd_bytes, resp_bytes = s.cmd_bytes, s.resp_bytes
-        cmd_sh = Signal(8 * cmd_bytes)
         ck = Signal(range(cmd_bytes + 1))
         rd_addr = Signal(8)
         resp_sh = Signal(8 * resp_bytes)
         rk = Signal(range(resp_bytes + 1))
-        copy_n = Signal(range(max(len(hello), n_cnt) + 1))
         len_mod = Signal(range(cmd_bytes))     # payload length mod cmd_bytes, counted on receipt
 
         m.d.comb += [rx_r.addr.eq(rd_addr), tx_w.addr.eq(r_len),
                      h_r.addr.eq(rd_addr)]
-        c_op = cmd_sh[:OP_WIDTH]
-        c_arg = cmd_sh[OP_WIDTH + cfg.row_width + cfg.col_width:][:cfg.arg_width]
-        m.d.comb += eng.cmd.payload.eq(cmd_sh[:s.cmd_bits])
         m.submodules.check = chk = CommandCheck(cfg)
         m.d.comb += chk.cmd.eq(cmd_sh[:s.cmd_bits])
         checking = Signal()                   # first pass over a CMDS frame: validate only
         c_idx = Signal(8)                     # index of the command being validated
-        rej_reason = Signal(3)
+        rej_reason = Signal(8)
+
+        # -- sample memory and sequencer jobs (only with a sample memory) --------------------
+        status_block = None
+        if W:
+            A = len(smem.addr)
+            rw = RecordLayout(cfg).rec_words
+            l_addr, l_wdata = Signal(A), Signal(16)
+            l_we, l_re = Signal(), Signal()
+            seq_mem = seq.mem_re | seq.mem_we
+            grant = ~seq_mem
+            with m.If(seq_mem):
+                m.d.comb += [smem.addr.eq(seq.mem_addr), smem.wdata.eq(seq.mem_wdata),
+                             smem.we.eq(seq.mem_we), smem.re.eq(seq.mem_re)]
+            with m.Else():
+                m.d.comb += [smem.addr.eq(l_addr), smem.wdata.eq(l_wdata), smem.we.eq(l_we),
+                             smem.re.eq(l_re)]
+            m.d.comb += seq.mem_rdata.eq(smem.rdata)
+            pend = Signal(job_layout(cfg, W))
+            pend_valid = Signal()
+            m.d.comb += [seq.job.valid.eq(pend_valid), seq.job.payload.eq(pend)]
+            with m.If(seq.job.valid & seq.job.ready):
+                m.d.sync += pend_valid.eq(0)
+            queued = Signal(32)
+            active, job_busy, learn_act, learn_busy = (Signal(48, name=n) for n in (
+                "active", "job_busy", "learn_act", "learn_busy"))
+            learning = seq.running & seq.cur.flags[0]
+            with m.If(seq.running):
+                m.d.sync += active.eq(active + 1)
+                with m.If(eng.busy):
+                    m.d.sync += job_busy.eq(job_busy + 1)
+            with m.If(learning):
+                m.d.sync += learn_act.eq(learn_act + 1)
+                with m.If(eng.busy):
+                    m.d.sync += learn_busy.eq(learn_busy + 1)
+            z16 = Const(0, 16)
+            status_block = Cat(seq.jobs, seq.samples, seq.correct, queued, seq.errors,
+                               active, z16, job_busy, z16, learn_act, z16, learn_busy, z16,
+                               seq.running, Const(0, 7), ~pend_valid, Const(0, 7))
+            assert len(status_block) == 8 * n_stat
+
+            # frame fields (little-endian, see synemu.link.protocol / spec.sequencer)
+            f_addr = head[:24]
+            f_n = head[24:32]
+            nwords = (length - 3) >> 1
+            wr_ok = (length >= 5) & length[0] & (f_addr + nwords <= W)
+            rd_ok = (length == 4) & (f_n != 0) & (f_n <= s.tx_max // 2) & (f_addr + f_n <= W)
+            j_flags, j_rec, j_count = head[0:8], head[8:40], head[40:72]
+            j_order, j_pred, j_ticks, j_seed = head[72:104], head[104:136], head[136:168], head[168:184]
+            lw = Const(3, 5)
+            for w in range(4, 17):
+                lw = Mux(j_count >= (1 << (w - 1)), w, lw)
+            is_order, is_lfsr, is_pred = j_flags[1], j_flags[2], j_flags[3]
+            job_ok = ((j_flags < 16) & ~(is_order & is_lfsr) & (j_count != 0)
+                      & (j_count < (1 << 16)) & (j_rec + j_count * rw <= W)
+                      & (~is_order | (j_order + j_count <= W))
+                      & (~is_pred | (j_pred + j_count <= W))
+                      & (j_ticks < (1 << cfg.tick_width))
+                      & (~is_lfsr | ((j_seed != 0) & ((j_seed >> lw) == 0))))
+
+            def ranges(j, valid):
+                """(lo, hi) sample-memory ranges a queued/running job uses (empty if not)."""
+                out = [(j.rec_base, j.rec_base + j.count * rw, valid),
+                       (j.order_base, j.order_base + j.count, valid & j.flags[1]),
+                       (j.pred_base, j.pred_base + j.count, valid & j.flags[3])]
+                return out
+            # the range a SMEM_WRITE / SMEM_READ touches (BUSY while a job uses any of it)
+            w_lo, w_hi = f_addr, f_addr + Mux(typ == SMEM_READ, f_n, nwords)
+            overlap = Const(0, 1)
+            for lo, hi, v in ranges(seq.cur, seq.running) + ranges(pend, pend_valid):
+                overlap = overlap | (v & (w_lo < hi) & (lo < w_hi))
+            jobs_active = seq.running | pend_valid
+            mem_word = Signal(16)
+            n_left = Signal(9)
 
         with m.FSM() as fsm:
             # ---- receive a request ----
             with m.State("HUNT"):
+                m.d.comb += take.eq(1)
                 with m.If(got & (byte == REQ_SYNC)):
                     m.d.comb += rx_crc.start.eq(1)
                     m.d.sync += idle.eq(0)
                     m.next = "SEQ"
 
-            for name, nxt, reg in (("SEQ", "TYPE", seq), ("TYPE", "LEN", typ),
+            for name, nxt, reg in (("SEQ", "TYPE", seq_no), ("TYPE", "LEN", typ),
                                    ("LEN", "PAYLOAD", length)):
                 with m.State(name):
+                    m.d.comb += take.eq(1)
                     with m.If(got):
                         m.d.comb += rx_crc.valid.eq(1)
                         m.d.sync += [idle.eq(0), reg.eq(byte), idx.eq(0), len_mod.eq(0)]
@@ -243,6 +360,7 @@ class LinkTop(wiring.Component):
                         m.d.sync += idle.eq(idle + 1)
 
             with m.State("PAYLOAD"):
+                m.d.comb += take.eq(idx != length)
                 with m.If(idx == length):
                     m.d.sync += idx.eq(0)
                     m.next = "CRC"
@@ -251,12 +369,15 @@ class LinkTop(wiring.Component):
                                  rx_crc.valid.eq(1)]
                     m.d.sync += [idle.eq(0), idx.eq(idx + 1),
                                  len_mod.eq(Mux(len_mod == cmd_bytes - 1, 0, len_mod + 1))]
+                    with m.If(idx < HEAD_BYTES):
+                        m.d.sync += head.word_select(idx[:5], 8).eq(byte)
                 with m.Elif(idle == s.idle_clks):
                     m.next = "HUNT"
                 with m.Else():
                     m.d.sync += idle.eq(idle + 1)
 
             with m.State("CRC"):
+                m.d.comb += take.eq(1)
                 with m.If(got):
                     m.d.sync += [idle.eq(0), crc_rx.eq(Cat(crc_rx[8:], byte)), idx.eq(idx + 1)]
                     with m.If(idx == 3):
@@ -266,17 +387,36 @@ class LinkTop(wiring.Component):
                 with m.Else():
                     m.d.sync += idle.eq(idle + 1)
 
+            def short_reply(code):
+                m.d.sync += [short.eq(1), short_type.eq(code)]
+                m.next = "TX"
+
+            def reject(reason, index=0):
+                m.d.sync += [rej_reason.eq(reason), c_idx.eq(index), r_type.eq(REJECT)]
+                m.next = "REJ_INDEX"
+
             with m.State("CHECK"):
-                m.d.sync += [rd_addr.eq(0), copy_n.eq(0)]
+                m.d.sync += [rd_addr.eq(0), idx.eq(0)]
+                diff = (seq_no - last_seq)[:8]
+                busy_now = Const(0, 1)
+                if W:
+                    busy_now = ((typ == CMDS) & jobs_active | (typ == SEQ_RUN) & pend_valid
+                                | ((typ == SMEM_WRITE) | (typ == SMEM_READ)) & overlap)
                 with m.If(crc_rx != rx_crc.crc):
-                    m.d.sync += [crc_errors.eq(crc_errors + 1), nak.eq(1)]
+                    m.d.sync += crc_errors.eq(crc_errors + 1)
+                    short_reply(NAK)
+                with m.Elif((typ != HELLO) & have_last & (seq_no == last_seq)):
+                    m.d.sync += [replays.eq(replays + 1), short.eq(0)]
                     m.next = "TX"
-                with m.Elif((typ != HELLO) & have_last & (seq == last_seq)):
-                    m.d.sync += [replays.eq(replays + 1), nak.eq(0)]
-                    m.next = "TX"
+                with m.Elif((typ != HELLO) & have_last & (diff != 1)):
+                    # out of order: an old duplicate (already executed) or ahead of a lost
+                    # frame (not executed: the host resends from the lost one)
+                    short_reply(Mux(diff[7], OLD, NAK))
+                with m.Elif((typ != HELLO) & busy_now):
+                    short_reply(BUSY)
                 with m.Else():
-                    m.d.sync += [frames.eq(frames + 1), nak.eq(0), last_seq.eq(seq),
-                                 have_last.eq(1), r_seq.eq(seq), r_len.eq(0),
+                    m.d.sync += [frames.eq(frames + 1), short.eq(0), last_seq.eq(seq_no),
+                                 have_last.eq(1), r_seq.eq(seq_no), r_len.eq(0),
                                  snap_cycles.eq(cycles), snap_busy.eq(busy_cycles)]
                     with m.Switch(typ):
                         with m.Case(HELLO):
@@ -294,6 +434,45 @@ class LinkTop(wiring.Component):
                             with m.Else():
                                 m.d.sync += r_type.eq(BAD)
                                 m.next = "TX"
+                        if W:
+                            with m.Case(SEQ_STATUS):
+                                m.d.sync += r_type.eq(SEQ_STATUS | 0x80)
+                                with m.If(length != 0):
+                                    reject(Reject.LENGTH)
+                                with m.Else():
+                                    m.next = "COPY_STATUS"
+                            with m.Case(SEQ_RUN):
+                                with m.If(length != JOB_BYTES):
+                                    reject(Reject.LENGTH)
+                                with m.Elif(~job_ok):
+                                    reject(Reject.JOB)
+                                with m.Else():
+                                    m.d.sync += [r_type.eq(SEQ_RUN | 0x80), pend_valid.eq(1),
+                                                 queued.eq(queued + 1),
+                                                 pend.flags.eq(j_flags), pend.rec_base.eq(j_rec),
+                                                 pend.count.eq(j_count),
+                                                 pend.order_base.eq(j_order),
+                                                 pend.pred_base.eq(j_pred),
+                                                 pend.ticks.eq(j_ticks),
+                                                 pend.lfsr_seed.eq(j_seed)]
+                                    m.next = "COPY_STATUS"
+                            with m.Case(SMEM_WRITE):
+                                with m.If(~wr_ok):
+                                    reject(Mux((length >= 5) & length[0], Reject.SMEM,
+                                               Reject.LENGTH))
+                                with m.Else():
+                                    m.d.sync += [r_type.eq(SMEM_WRITE | 0x80), rd_addr.eq(3),
+                                                 l_addr.eq(f_addr), n_left.eq(nwords)]
+                                    m.next = "SMW_LO"
+                            with m.Case(SMEM_READ):
+                                with m.If(length != 4):
+                                    reject(Reject.LENGTH)
+                                with m.Elif(~rd_ok):
+                                    reject(Reject.SMEM)
+                                with m.Else():
+                                    m.d.sync += [r_type.eq(SMEM_READ | 0x80),
+                                                 l_addr.eq(f_addr), n_left.eq(f_n)]
+                                    m.next = "SMR_REQ"
                         with m.Default():
                             m.d.sync += r_type.eq(BAD)
                             m.next = "TX"
@@ -314,6 +493,51 @@ class LinkTop(wiring.Component):
                 m.d.sync += r_len.eq(r_len + 1)
                 with m.If(r_len == n_cnt - 1):
                     m.next = "TX"
+
+            if W:
+                with m.State("COPY_STATUS"):
+                    m.d.comb += [tx_w.data.eq(status_block.word_select(r_len[:6], 8)),
+                                 tx_w.en.eq(1)]
+                    m.d.sync += r_len.eq(r_len + 1)
+                    with m.If(r_len == n_stat - 1):
+                        m.next = "TX"
+
+                # SMEM_WRITE: payload bytes 3.. (lo, hi) -> words at l_addr..; rxbuf reads
+                # take a clock (rd_addr is set one state ahead of the data)
+                with m.State("SMW_LO"):
+                    m.next = "SMW_LO_DATA"
+                with m.State("SMW_LO_DATA"):
+                    m.d.sync += [mem_word[:8].eq(rx_r.data), rd_addr.eq(rd_addr + 1)]
+                    m.next = "SMW_HI"
+                with m.State("SMW_HI"):
+                    m.next = "SMW_HI_DATA"
+                with m.State("SMW_HI_DATA"):
+                    m.d.comb += [l_wdata.eq(Cat(mem_word[:8], rx_r.data)), l_we.eq(grant)]
+                    with m.If(grant):
+                        m.d.sync += [l_addr.eq(l_addr + 1), n_left.eq(n_left - 1),
+                                     rd_addr.eq(rd_addr + 1)]
+                        with m.If(n_left == 1):
+                            m.next = "COPY_STATUS"
+                        with m.Else():
+                            m.next = "SMW_LO"
+
+                # SMEM_READ: n_left words from l_addr, little-endian, into txbuf
+                with m.State("SMR_REQ"):
+                    m.d.comb += l_re.eq(1)
+                    with m.If(grant):
+                        m.next = "SMR_LO"
+                with m.State("SMR_LO"):
+                    m.d.comb += [tx_w.data.eq(smem.rdata[:8]), tx_w.en.eq(1)]
+                    m.d.sync += [mem_word.eq(smem.rdata), r_len.eq(r_len + 1)]
+                    m.next = "SMR_HI"
+                with m.State("SMR_HI"):
+                    m.d.comb += [tx_w.data.eq(mem_word[8:]), tx_w.en.eq(1)]
+                    m.d.sync += [r_len.eq(r_len + 1), l_addr.eq(l_addr + 1),
+                                 n_left.eq(n_left - 1)]
+                    with m.If(n_left == 1):
+                        m.next = "TX"
+                    with m.Else():
+                        m.next = "SMR_REQ"
 
             # ---- execute the command batch ----
             with m.State("EXEC_FETCH"):
@@ -353,16 +577,12 @@ class LinkTop(wiring.Component):
                 m.d.sync += r_len.eq(r_len + 1)
                 m.next = "TX"
             with m.State("EXEC_ISSUE"):
-                m.d.comb += eng.cmd.valid.eq(1)
+                m.d.comb += l_valid.eq(1)
                 with m.If(eng.cmd.ready):
                     m.d.sync += commands.eq(commands + 1)
-                    with m.If(c_op == Op.TICK):
-                        m.d.sync += time.eq(time + c_arg[:cfg.tick_width])
-                    with m.If((c_op == Op.LEARN) | (c_op == Op.SAMPLE)):
-                        m.d.sync += samples.eq(samples + 1)
                     m.next = "EXEC_WAIT"
             with m.State("EXEC_WAIT"):
-                m.d.comb += eng.resp.ready.eq(1)
+                m.d.comb += l_resp_ready.eq(1)
                 with m.If(eng.resp.valid):
                     m.d.sync += [resp_sh.eq(eng.resp.payload), rk.eq(0)]
                     m.next = "EXEC_RESP"
@@ -376,12 +596,12 @@ class LinkTop(wiring.Component):
                 with m.If(rk == resp_bytes - 1):
                     m.next = "EXEC_WAIT"
 
-            # ---- transmit the reply (or a NAK) ----
+            # ---- transmit the reply (or a short reply) ----
             with m.State("TX"):
                 m.d.comb += tx_crc.start.eq(1)
                 m.d.sync += t_idx.eq(0)
                 m.next = "TX_PREP"
-            n_len = Mux(nak, 0, r_len)
+            n_len = Mux(short, 0, r_len)
             with m.State("TX_PREP"):
                 # choose the byte; txbuf data appears one clock after its address
                 m.d.comb += tx_r.addr.eq(t_idx - 5)
@@ -393,9 +613,9 @@ class LinkTop(wiring.Component):
                 with m.If(t_idx == 0):
                     m.d.comb += t_byte.eq(RSP_SYNC)
                 with m.Elif(t_idx == 1):
-                    m.d.comb += t_byte.eq(Mux(nak, seq, r_seq))
+                    m.d.comb += t_byte.eq(Mux(short, seq_no, r_seq))
                 with m.Elif(t_idx == 2):
-                    m.d.comb += t_byte.eq(Mux(nak, NAK, r_type))
+                    m.d.comb += t_byte.eq(Mux(short, short_type, r_type))
                 with m.Elif(t_idx == 3):
                     m.d.comb += t_byte.eq(n_len[:8])
                 with m.Elif(t_idx == 4):
@@ -410,15 +630,11 @@ class LinkTop(wiring.Component):
                     with m.If((t_idx != 0) & (t_idx < 5 + n_len)):
                         m.d.comb += tx_crc.valid.eq(1)
                     with m.If(t_idx == 5 + n_len + 3):
-                        m.next = "TX_DRAIN"
+                        m.next = "HUNT"
                     with m.Else():
                         m.next = "TX_PREP"
-            with m.State("TX_DRAIN"):
-                # bytes that arrived while busy were dropped; start hunting afresh
-                with m.If(utx.data.ready):
-                    m.next = "HUNT"
 
-        m.d.comb += self.activity.eq(~fsm.ongoing("HUNT"))
+        m.d.comb += self.activity.eq(~fsm.ongoing("HUNT") | (seq.running if seq else 0))
         return m
 
 

@@ -44,6 +44,7 @@ import numpy as np
 
 from ..spec.engine import (COL_OPS, OP_WIDTH, PULSE_OPS, ROW_OPS, Command, EngineConfig,
                            GoldenEngine, Op)
+from ..spec.sequencer import JOB_FMT, STATUS_FMT, GoldenSequencer, SeqJob, SeqStatus
 
 __all__ = ["REQ_SYNC", "RSP_SYNC", "HELLO", "CMDS", "COUNTERS", "NAK", "BAD", "REJECT", "Reject",
            "reject_reason", "arg_limits", "random_wire_command", "VERSION",
@@ -54,8 +55,12 @@ __all__ = ["REQ_SYNC", "RSP_SYNC", "HELLO", "CMDS", "COUNTERS", "NAK", "BAD", "R
 
 REQ_SYNC, RSP_SYNC = 0xA5, 0x5A
 HELLO, CMDS, COUNTERS = 0x01, 0x02, 0x03
-NAK, BAD, REJECT = 0xEE, 0xEF, 0xED
-VERSION = 2                # 2: CMDS frames validated as a whole (REJECT)
+SMEM_WRITE, SMEM_READ, SEQ_RUN, SEQ_STATUS = 0x04, 0x05, 0x06, 0x07
+NAK, BAD, REJECT, OLD, BUSY = 0xEE, 0xEF, 0xED, 0xEC, 0xEB
+#: frame types whose reply carries no data of their own (a status block or nothing): the
+#: host may keep several in flight (a window); their acknowledgements are cumulative
+WINDOWED = frozenset((SMEM_WRITE, SEQ_RUN))
+VERSION = 3                # 3: sample memory + sequencer, in-order acceptance, OLD/BUSY
 MAGIC = b"SYNE"
 MAX_PAYLOAD = 255          # request payload bytes (one length byte)
 HELLO_FMT = "<4sBBBBHHHBBBBBBHHIIII8s"
@@ -78,6 +83,9 @@ class Reject(enum.IntEnum):
     LABEL = 4     #: LEARN label >= rows
     WORD = 5      #: WRITE word does not fit the device's state width
     ARG = 6       #: pulse / input / tick count wider than its field
+    SMEM = 7      #: sample-memory address range outside the memory (or no memory)
+    JOB = 8       #: sequencer job invalid (flags, count, extents, ticks or LFSR seed)
+    LENGTH = 9    #: payload length wrong for the frame type
 
 
 @functools.lru_cache(maxsize=32)
@@ -127,8 +135,12 @@ class LinkSpec:
     divisor: int = 2
     clk_hz: int = 12_000_000
     idle_clks: int | None = None
+    smem_words: int = 0        #: sample-memory words (a power of two >= 16; 0: none)
 
     def __post_init__(self):
+        w = self.smem_words
+        if not isinstance(w, int) or not (w == 0 or (16 <= w <= 1 << 24 and not w & (w - 1))):
+            raise ValueError(f"smem_words must be 0 or a power of two in 16..2**24, not {w!r}")
         if not isinstance(self.divisor, int) or not 2 <= self.divisor <= 1 << 20:
             raise ValueError(f"UART divisor must be an integer in 2..2**20 clocks per bit, "
                              f"not {self.divisor!r}")
@@ -160,7 +172,7 @@ class LinkSpec:
     def tx_max(self) -> int:
         """Reply buffer bytes: a power of two holding a whole FORWARD and the hello block."""
         need = max(struct.calcsize(HELLO_FMT), struct.calcsize(COUNTERS_FMT),
-                   self.config.rows * self.resp_bytes)
+                   self.config.rows * self.resp_bytes, 256 if self.smem_words else 0)
         return 1 << (need - 1).bit_length()
 
     @property
@@ -172,7 +184,8 @@ class LinkSpec:
         name = c.device.name.encode()[:8].ljust(8, b"\0")
         return struct.pack(HELLO_FMT, MAGIC, VERSION, self.cmd_bytes, self.resp_bytes,
                            c.device.state_width, c.rows, c.cols, c.lanes, c.resp_width,
-                           c.arg_width, c.x_width, c.time_width, c.sample_width, 0,
+                           c.arg_width, c.x_width, c.time_width, c.sample_width,
+                           self.smem_words.bit_length() - 1 if self.smem_words else 0,
                            MAX_PAYLOAD, self.tx_max, self.clk_hz, self.divisor,
                            self.idle_clks, config_crc(c), name)
 
@@ -200,6 +213,7 @@ class Capabilities:
     idle_clks: int
     config_crc: int
     device: str
+    smem_words: int = 0
 
     @classmethod
     def parse(cls, payload: bytes) -> "Capabilities":
@@ -209,7 +223,8 @@ class Capabilities:
         f = struct.unpack(HELLO_FMT, payload)
         if f[0] != MAGIC:
             raise LinkError(f"not a synemu board (magic {f[0]!r})")
-        return cls(*f[1:13], *f[14:20], f[20].rstrip(b"\0").decode(errors="replace"))
+        return cls(*f[1:13], *f[14:20], f[20].rstrip(b"\0").decode(errors="replace"),
+                   1 << f[13] if f[13] else 0)
 
 
 @dataclass(frozen=True)
@@ -293,6 +308,8 @@ class LinkStats:
     stale: int = 0
     bytes_out: int = 0
     bytes_in: int = 0
+    busy: int = 0          #: BUSY replies (frame not executed yet, sent again)
+    go_backs: int = 0      #: windowed sends restarted from the first unacknowledged frame
 
 
 class _ReadBudget:
@@ -330,9 +347,10 @@ class LinkHost:
     """
 
     def __init__(self, transport, spec: LinkSpec, *, retries: int = 16, latency_s: float = 0.0,
-                 check: bool = True):
+                 check: bool = True, busy_retries: int = 1_000_000):
         self.t, self.spec = transport, spec
         self.retries, self.latency_s = retries, latency_s
+        self.busy_retries = busy_retries
         self.seq = 0
         self.stats = LinkStats()
         self.caps: Capabilities | None = None
@@ -384,9 +402,9 @@ class LinkHost:
         frame = request_frame(self.seq, typ, payload)
         rsp_len = expect_len if expect_len is not None else self.spec.tx_max
         timeout = self._timeout(len(frame), rsp_len + 9, cycles)
-        for attempt in range(self.retries + 1):
+        attempt = 0
+        while attempt <= self.retries:
             if attempt:
-                self.stats.retries += 1
                 self.t.flush_input()
             self.t.write(frame)
             self.stats.bytes_out += len(frame)
@@ -408,6 +426,14 @@ class LinkHost:
                 if rtyp == NAK:
                     self.stats.naks += 1
                     break
+                if rtyp == BUSY:
+                    # not executed: sequencer jobs hold what it needs (wait for them with
+                    # seq_wait first); an attempt like any other
+                    self.stats.busy += 1
+                    break
+                if rtyp == OLD:
+                    raise LinkError(f"board reports frame {seq} as executed long ago: the "
+                                    "host and board sequence numbers disagree")
                 if rtyp == BAD:
                     self.seq = (self.seq + 1) & 0xFF    # the board used this number
                     raise LinkError(f"board rejected frame type {typ:#04x} "
@@ -422,6 +448,9 @@ class LinkHost:
                 self.seq = (self.seq + 1) & 0xFF
                 self.stats.frames += 1
                 return data
+            attempt += 1
+            if attempt <= self.retries:
+                self.stats.retries += 1
         raise LinkError(f"no valid reply after {self.retries + 1} attempts "
                         f"(timeouts {self.stats.timeouts}, CRC errors {self.stats.crc_errors}, "
                         f"NAKs {self.stats.naks}); is the board connected and programmed?")
@@ -473,6 +502,144 @@ class LinkHost:
             i = j
         return out
 
+    # -- windowed sending (frames whose replies carry only a status) -------------------------
+    def send_window(self, frames, window: int = 8) -> bytes | None:
+        """Send ``frames`` ((type, payload) pairs, types in :data:`WINDOWED`) with up to
+        ``window`` in flight; returns the last reply payload (a status block).
+
+        The board executes frames strictly in sequence order, so an acknowledgement is
+        cumulative: the reply to frame k (or OLD: executed earlier, its reply lost) means
+        every frame up to k ran. NAK (damaged, or ahead of a lost frame), BUSY (not
+        executable yet), a damaged reply or a timeout send again from the first frame not
+        acknowledged (frames already executed are never sent again, only those lost or
+        refused). A REJECT raises LinkError (the frame and those after it: see the message).
+        """
+        if not 1 <= window <= 64:
+            raise ValueError(f"window must be 1..64 frames, not {window}")
+        frames = list(frames)
+        for typ, payload in frames:
+            if typ not in WINDOWED:
+                raise ValueError(f"frame type {typ:#04x} cannot be windowed (its reply carries "
+                                 "data): use transact")
+        seq0, n = self.seq, len(frames)
+        wire = [request_frame((seq0 + i) & 0xFF, t, p) for i, (t, p) in enumerate(frames)]
+        in_bytes = struct.calcsize(STATUS_FMT) + 9
+        base = nxt = 0
+        last = None
+        stalls = busy = 0
+        went_back = False
+        real = getattr(self.t, "real_time", False)
+        while base < n:
+            while nxt < n and nxt - base < window:
+                self.t.write(wire[nxt])
+                self.stats.bytes_out += len(wire[nxt])
+                nxt += 1
+            out = sum(len(w) for w in wire[base:nxt])
+            timeout = self._timeout(out, in_bytes * (nxt - base), 0)
+            budget = _ReadBudget((nxt - base + 2) * (self.spec.tx_max + 9) + 64,
+                                 4 * timeout if real else None)
+            try:
+                rseq, rtyp, data = self._read_reply(timeout, budget)
+            except (LinkTimeout, ValueError):
+                self.stats.timeouts += 1
+                stalls += 1
+                if stalls > self.retries:
+                    self.seq = (seq0 + base) & 0xFF
+                    raise LinkError(f"windowed send: no progress after {stalls} timeouts "
+                                    f"({base} of {n} frames acknowledged)") from None
+                self.stats.go_backs += 1
+                self.t.flush_input()
+                nxt, went_back = base, False
+                continue
+            k = base + ((rseq - seq0 - base) & 0xFF)      # index of the frame replied to
+            if not base <= k < nxt:
+                self.stats.stale += 1
+                continue
+            if rtyp in (REJECT, BAD):
+                self.seq = (seq0 + k + 1) & 0xFF
+                why = (Reject(data[1]).name if rtyp == REJECT and len(data) == 2
+                       and data[1] in Reject._value2member_map_ else f"{rtyp:#04x}")
+                raise LinkError(f"board rejected windowed frame {k} ({why}); frames before it "
+                                f"ran, frames after it in flight may have run")
+            if rtyp in (NAK, BUSY):
+                if rtyp == BUSY:
+                    self.stats.busy += 1
+                    busy += 1
+                    if busy > self.busy_retries:
+                        raise LinkError("board busy: a sequencer job does not finish?")
+                else:
+                    self.stats.naks += 1
+                if k == base and not went_back:
+                    self.stats.go_backs += 1
+                    nxt, went_back = base, True
+                continue
+            if rtyp == OLD or rtyp == (frames[k][0] | 0x80):
+                base, stalls, went_back = k + 1, 0, False
+                self.stats.frames += 1
+                if rtyp != OLD:
+                    last = data
+        self.seq = (seq0 + n) & 0xFF
+        return last
+
+    # -- sample memory and sequencer ----------------------------------------------------------
+    def _need_smem(self) -> int:
+        w = self.spec.smem_words
+        if not w:
+            raise LinkError("this design has no sample memory (LinkSpec.smem_words = 0)")
+        return w
+
+    def smem_frames(self, addr: int, words) -> list:
+        """SMEM_WRITE frames storing ``words`` (uint16) from word ``addr``."""
+        w = self._need_smem()
+        words = np.asarray(words, dtype="<u2")
+        if addr < 0 or addr + len(words) > w:
+            raise ValueError(f"sample memory write of {len(words)} words at {addr} exceeds "
+                             f"the board's {w} words")
+        per = (MAX_PAYLOAD - 3) // 2
+        return [(SMEM_WRITE, (addr + i).to_bytes(3, "little") + words[i:i + per].tobytes())
+                for i in range(0, len(words), per)]
+
+    def smem_write(self, addr: int, words, window: int = 8) -> None:
+        self.send_window(self.smem_frames(addr, words), window)
+
+    def smem_read(self, addr: int, n: int) -> np.ndarray:
+        w = self._need_smem()
+        if addr < 0 or addr + n > w:
+            raise ValueError(f"sample memory read of {n} words at {addr} exceeds {w} words")
+        per = self.spec.tx_max // 2
+        out = []
+        for i in range(0, n, per):
+            k = min(per, n - i)
+            data = self.transact(SMEM_READ, (addr + i).to_bytes(3, "little") + bytes([k]),
+                                 expect_len=2 * k)
+            out.append(np.frombuffer(data, dtype="<u2"))
+        return np.concatenate(out) if out else np.zeros(0, np.uint16)
+
+    def seq_frame(self, job: SeqJob):
+        """The SEQ_RUN frame of ``job`` (validated here: ValueError names the field)."""
+        job.validate(self.spec.config, self._need_smem())
+        return (SEQ_RUN, job.pack())
+
+    def seq_run(self, job: SeqJob) -> SeqStatus:
+        return SeqStatus.parse(self.send_window([self.seq_frame(job)], 1))
+
+    def seq_status(self) -> SeqStatus:
+        self._need_smem()
+        return SeqStatus.parse(self.transact(SEQ_STATUS, expect_len=struct.calcsize(STATUS_FMT)))
+
+    def seq_wait(self, jobs: int, poll=None) -> SeqStatus:
+        """Poll SEQ_STATUS until ``jobs`` jobs have finished; ``poll(status)`` is called
+        after each poll (progress)."""
+        while True:
+            st = self.seq_status()
+            if poll is not None:
+                poll(st)
+            if st.jobs >= jobs and not st.running:
+                return st
+            if getattr(self.t, "real_time", False):
+                import time
+                time.sleep(0.002)
+
 
 def _signed_args(config: EngineConfig, cmd: Command) -> Command:
     """Wire command (unsigned ``arg`` field) -> the signed form GoldenEngine.execute takes,
@@ -500,6 +667,8 @@ class BoardModel:
         self.reply = b""
         self.rtype = 0
         self.cnt = dict(cycles=0, busy=0, frames=0, crc_errors=0, replays=0, commands=0)
+        self.sequencer = (GoldenSequencer(self.engine, spec.smem_words) if spec.smem_words
+                          else None)
         self._reset_rx()
 
     def _reset_rx(self):
@@ -527,12 +696,17 @@ class BoardModel:
         if crc32(body) != crc:
             self.cnt["crc_errors"] += 1
             return reply_frame(seq, NAK)
-        if typ != HELLO and self.last_seq == seq:
-            self.cnt["replays"] += 1
-            return reply_frame(seq, self.rtype, self.reply)
+        if typ != HELLO and self.last_seq is not None:
+            if self.last_seq == seq:
+                self.cnt["replays"] += 1
+                return reply_frame(seq, self.rtype, self.reply)
+            diff = (seq - self.last_seq) & 0xFF
+            if diff != 1:          # an old duplicate, or ahead of a lost frame
+                return reply_frame(seq, OLD if diff >= 128 else NAK)
         self.cnt["frames"] += 1
         payload = f[3:3 + n]
         s = self.spec
+        seqr = self.sequencer
         if typ == HELLO:
             rtype, reply = HELLO | 0x80, self.hello
         elif typ == COUNTERS:
@@ -554,10 +728,47 @@ class BoardModel:
                     self.cnt["commands"] += 1
                 rtype = CMDS | 0x80
                 reply = b"".join(w.to_bytes(s.resp_bytes, "little") for w in words)[:s.tx_max]
+        elif seqr is not None and typ in (SEQ_STATUS, SEQ_RUN, SMEM_WRITE, SMEM_READ):
+            rtype, reply = self._seq_frame(typ, payload)
         else:
             rtype, reply = BAD, b""
         self.last_seq, self.rtype, self.reply = seq, rtype, reply
         return reply_frame(seq, rtype, reply)
+
+    def status(self) -> bytes:
+        """The status block (jobs finish at once here: nothing runs, every slot free)."""
+        q = self.sequencer
+        return SeqStatus(q.jobs, q.samples, q.correct, q.queued, q.errors, 0, 0, 0, 0, 0, 1).pack()
+
+    def _seq_frame(self, typ: int, payload: bytes):
+        q, n, words = self.sequencer, len(payload), self.spec.smem_words
+        if typ == SEQ_STATUS:
+            if n:
+                return REJECT, bytes([0, Reject.LENGTH])
+        elif typ == SEQ_RUN:
+            if n != struct.calcsize(JOB_FMT):
+                return REJECT, bytes([0, Reject.LENGTH])
+            job = SeqJob.parse(payload)
+            try:
+                q.accept(job)
+            except ValueError:
+                return REJECT, bytes([0, Reject.JOB])
+            q.run(job)
+        elif typ == SMEM_WRITE:
+            if n < 5 or not n & 1:
+                return REJECT, bytes([0, Reject.LENGTH])
+            addr = int.from_bytes(payload[:3], "little")
+            if addr + (n - 3) // 2 > words:
+                return REJECT, bytes([0, Reject.SMEM])
+            q.write(addr, np.frombuffer(payload[3:], dtype="<u2"))
+        else:   # SMEM_READ
+            if n != 4:
+                return REJECT, bytes([0, Reject.LENGTH])
+            addr, cnt = int.from_bytes(payload[:3], "little"), payload[3]
+            if not cnt or cnt > self.spec.tx_max // 2 or addr + cnt > words:
+                return REJECT, bytes([0, Reject.SMEM])
+            return typ | 0x80, q.smem[addr:addr + cnt].astype("<u2").tobytes()
+        return typ | 0x80, self.status()
 
 
 class ModelTransport:

@@ -1,7 +1,12 @@
-"""cocotb test module: serve a Verilator-simulated ``ArrayEngine(debug=True)`` to the host.
+"""cocotb test module: serve a simulated ``ArrayEngine(debug=True)`` to the host (the
+conformance testbench; the same module on Verilator and Icarus).
 
 Started by :class:`synemu.sim.remote.VerilatorSession` (env ``SYNEMU_REMOTE`` = socket path,
-``SYNEMU_ENGINE`` = JSON engine config). Requests: ``("run", cmds, n_resps, snapshot)``.
+``SYNEMU_ENGINE`` = JSON engine config). Requests: ``("run", cmds, n_resps, snapshot)``; a
+batch of commands is served in one wake-up of the host. Commands go through
+:class:`~synemu.sim.cocotb_stream.StreamDriver` (clock edges only); the snapshot reads the
+registered globals at the falling edge where the last command ended and the debug peek
+ports one time step after setting their address (clear of any clock edge).
 """
 
 import json

@@ -1,10 +1,21 @@
 """cocotb-side helpers shared by every served design (engine, SNN controller, board top).
 
 :class:`StreamDriver` drives a component with a ``cmd`` stream (``cmd__valid/payload``), a
-``resp`` stream (``resp__valid/payload``, ``resp.ready`` held high) and a ``busy`` output,
-waking Python only on transaction boundaries (falling clock edges, ``busy``/``resp.valid``
-edges). :func:`serve` answers the host's requests over the Unix socket named by
-``SYNEMU_REMOTE`` (protocol: :mod:`synemu.sim.remote`).
+``resp`` stream (``resp__valid/payload``, ``resp.ready`` held high) and a ``busy`` output.
+:func:`serve` answers the host's requests over the Unix socket named by ``SYNEMU_REMOTE``
+(protocol: :mod:`synemu.sim.remote`).
+
+**The clock-edge rule.** The drivers wait only on edges of ``clk``, never on an edge of a
+design output (no ``RisingEdge(resp__valid)``, ``FallingEdge(busy)``): they drive inputs and
+sample outputs at the falling clock edge, half a period after the rising edge that updated
+the registers, when every output has settled (the values registered at that rising edge).
+A combinational output may change several times within the timestep of a rising edge
+(a zero-delay gate-level netlist glitches there; simulators also order their events
+differently), so a trigger on its edge can fire on a glitch and sample a value that is not
+the cycle's. Sampling at the falling edge sees the same values on every simulator
+(Verilator, Icarus) and on RTL or a netlist, and gives the cycle counts of the edge-waiting
+driver it replaces (and of the native driver, :mod:`synemu.sim.native`). The cost is one
+Python wake-up per clock while a command runs (triggers and handles are made once).
 """
 
 import os
@@ -12,7 +23,7 @@ import socket
 
 import cocotb
 from cocotb.clock import Clock
-from cocotb.triggers import ClockCycles, FallingEdge, RisingEdge, Timer
+from cocotb.triggers import ClockCycles, FallingEdge, Timer
 from cocotb.utils import get_sim_time
 
 from .remote import recv_msg, send_msg
@@ -42,6 +53,11 @@ def split(v: int, width: int, n: int, signed: bool = False) -> list[int]:
 class StreamDriver:
     def __init__(self, dut):
         self.dut = dut
+        # handles and the one trigger the wait loops use, made once (a wake-up per clock)
+        self._fall = FallingEdge(dut.clk)
+        self._valid, self._payload = dut.resp__valid, dut.resp__payload
+        self._busy = dut.busy
+        self._step = Timer(1, "step")
 
     @property
     def cycle(self) -> int:
@@ -51,7 +67,10 @@ class StreamDriver:
     async def start(self, *zero_inputs: str):
         """Start the clock, reset, zero ``zero_inputs`` (port names); end at a falling edge."""
         dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
+        # the clock toggles in C (cocotb's GPI clock) on every simulator: Verilator picks it
+        # anyway; on Icarus cocotb's default is a Python coroutine (two more wake-ups a cycle)
+        self.clock = Clock(dut.clk, PERIOD_NS, unit="ns", impl="gpi")
+        self.clock.start()
         dut.rst.value = 1
         dut.cmd__valid.value = 0
         dut.resp__ready.value = 1
@@ -59,36 +78,38 @@ class StreamDriver:
             getattr(dut, name).value = 0
         await ClockCycles(dut.clk, 2)
         dut.rst.value = 0
-        await FallingEdge(dut.clk)
+        await self._fall
 
     async def send(self, payload: int, n_resp: int) -> list[int]:
-        """Issue one command (the design must be idle) and collect ``n_resp`` responses."""
-        dut = self.dut
+        """Issue one command (the design must be idle) and collect ``n_resp`` responses.
+
+        Starts and ends at a falling clock edge; waits on falling clock edges only and
+        samples ``resp__valid``/``resp__payload``/``busy`` there (the clock-edge rule)."""
+        dut, fall, valid, busy = self.dut, self._fall, self._valid, self._busy
         dut.cmd__payload.value = payload
         dut.cmd__valid.value = 1
-        await FallingEdge(dut.clk)          # accepted at the rising edge (design was idle)
+        await fall                          # accepted at the rising edge (design was idle)
         dut.cmd__valid.value = 0
         out = []
         while len(out) < n_resp:
-            if not int(dut.resp__valid.value):
-                await RisingEdge(dut.resp__valid)
-                await FallingEdge(dut.clk)
-            out.append(uint(dut.resp__payload))
-            await FallingEdge(dut.clk)      # consumed at the rising edge (ready held high)
-        while int(dut.busy.value):
-            await FallingEdge(dut.busy)
-            await FallingEdge(dut.clk)
+            while not int(valid.value):     # the response registered at this cycle's edge?
+                await fall
+            out.append(uint(self._payload))
+            await fall                      # consumed at the rising edge (ready held high)
+        while int(busy.value):
+            await fall
         return out
 
     async def peek(self, addr_sig, data_sig, addr: int) -> int:
-        """Read a combinational debug port: set ``addr``, let the model settle, read."""
+        """Read a combinational debug port: set ``addr``, let the model settle (one time
+        step after the falling edge, clear of any clock edge), read."""
         addr_sig.value = addr
-        await Timer(1, "step")
+        await self._step
         return uint(data_sig)
 
     async def settle(self):
         """Return to the falling-edge phase after peeks."""
-        await FallingEdge(self.dut.clk)
+        await self._fall
 
 
 async def serve(handler, oneway: tuple[str, ...] = ()):

@@ -2,7 +2,11 @@
 to a host process as a byte pipe.
 
 Started by :class:`synemu.boards.backend.VerilatorLink` (env ``SYNEMU_REMOTE`` = Unix socket
-path). The clock runs in the simulator; Python wakes once per byte or when waiting ends.
+path; Verilator, or Icarus with a :func:`synemu.sim.icarus.build` of the harness). The clock
+runs in the simulator; Python wakes once per byte or when waiting ends. Like every driver
+here it only waits on the clock (a :class:`Timer` that ends between two clock edges, then
+the falling edge) and samples the harness at falling edges (the clock-edge rule of
+:mod:`synemu.sim.cocotb_stream`).
 Messages (pickles, see :mod:`synemu.sim.remote`):
 
 host -> sim  ``("write", bytes)``          bytes into the host-side UART (FIFO); no reply
@@ -34,6 +38,7 @@ class BytePipe:
         self.dut, self.divisor, self.window = dut, divisor, window
         self.buf = bytearray()
         self.byte_cycles = 10 * divisor
+        self._fall = FallingEdge(dut.clk)
 
     @property
     def cycle(self) -> int:
@@ -41,7 +46,7 @@ class BytePipe:
 
     async def start(self):
         dut = self.dut
-        cocotb.start_soon(Clock(dut.clk, PERIOD_NS, unit="ns").start())
+        Clock(dut.clk, PERIOD_NS, unit="ns", impl="gpi").start()   # in C on every simulator
         dut.rst.value = 1
         dut.in_load.value = 0
         dut.in_len.value = 0
@@ -49,13 +54,18 @@ class BytePipe:
         dut.out_clear.value = 0
         await ClockCycles(dut.clk, 2)
         dut.rst.value = 0
-        await FallingEdge(dut.clk)
+        await self._fall
 
     async def _wait(self, cycles: int):
-        """Let ``cycles`` clocks pass; resume at a falling edge."""
+        """Let ``cycles`` clocks pass (called at a falling edge); resume at a falling edge.
+
+        The timer ends a quarter period after the last falling edge but one, between two
+        clock edges: a timer that ended *on* a falling edge would race the clock's own
+        event in that time step (whether the following ``FallingEdge`` is this one or the
+        next is up to the simulator's callback order)."""
         if cycles > 1:
-            await Timer((cycles - 1) * PERIOD_NS, "ns")
-        await FallingEdge(self.dut.clk)
+            await Timer((cycles - 1) * PERIOD_NS + PERIOD_NS // 4, "ns")
+        await self._fall
 
     async def _grab(self):
         dut = self.dut
@@ -66,7 +76,7 @@ class BytePipe:
             v = dut.out_data.value.to_unsigned()
             self.buf += v.to_bytes(self.window, "little")[:n]
             dut.out_clear.value = 1
-            await FallingEdge(dut.clk)
+            await self._fall
             dut.out_clear.value = 0
         return n
 
@@ -80,7 +90,7 @@ class BytePipe:
             dut.in_data.value = int.from_bytes(chunk, "little")
             dut.in_len.value = len(chunk)
             dut.in_load.value = 1
-            await FallingEdge(dut.clk)
+            await self._fall
             dut.in_load.value = 0
             if i + self.window < len(data):
                 # sleep while most of this chunk goes out (the receive buffer is drained

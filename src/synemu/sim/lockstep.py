@@ -1,8 +1,8 @@
 """Lockstep verification: one command stream into hardware and golden model, every state word
 compared after every command.
 
-The harness is simulator-agnostic: a *driver* (Amaranth simulator, cocotb/Verilator, or a
-board) exposes two coroutines,
+The harness is simulator-agnostic: a *driver* (Amaranth simulator, cocotb on Verilator or
+Icarus, or a board) exposes two coroutines,
 
 ``await driver.send(cmd, n_resp) -> list[int]``  issue one encoded command, collect its
                                                  ``n_resp`` responses, wait until idle;
@@ -22,7 +22,7 @@ import numpy as np
 from ..spec.engine import Command, EngineConfig, GoldenEngine, Op
 
 __all__ = ["Snapshot", "Mismatch", "LockstepReport", "random_commands", "n_responses",
-           "compare", "run_lockstep", "verilator_lockstep"]
+           "compare", "run_lockstep", "verilator_lockstep", "cocotb_lockstep"]
 
 
 @dataclass
@@ -214,14 +214,29 @@ def verilator_lockstep(config: EngineConfig, streams, *, driver: str = "native",
         return reports
     if driver != "cocotb":
         raise ValueError(f"unknown Verilator driver {driver!r}; use native or cocotb")
+    return cocotb_lockstep(config, streams, simulator="verilator", waves=waves,
+                           progress=progress, golden=golden)
+
+
+def cocotb_lockstep(config: EngineConfig, streams, *, simulator: str = "verilator",
+                    waves: bool | str = False, progress=None, golden=None) -> list[LockstepReport]:
+    """Lockstep of one or more command streams through the cocotb conformance testbench
+    (:mod:`synemu.sim.cocotb_engine`) on one simulation of ``ArrayEngine(config, debug=True)``
+    in ``simulator`` (``"verilator"`` or ``"icarus"``): the same session, driver, streams and
+    comparisons (every state register after every command) on either simulator. Streams
+    continue from each other as in :func:`verilator_lockstep`; one report per stream."""
+    if streams and isinstance(streams[0], Command):
+        streams = [streams]
+    golden = golden or GoldenEngine(config)
     import asyncio
 
     from .remote import SessionDriver, VerilatorSession
-    with VerilatorSession(config, waves=bool(waves)) as s:
+    with VerilatorSession(config, waves=bool(waves), simulator=simulator) as s:
         drv = SessionDriver(s)
 
         async def go():
-            return [await run_lockstep(drv, config, cmds, golden=golden) for cmds in streams]
+            return [await run_lockstep(drv, config, cmds, golden=golden, progress=progress)
+                    for cmds in streams]
 
         reports = asyncio.run(go())
     return reports

@@ -1,7 +1,9 @@
-"""Driving a Verilator-simulated engine from the host process.
+"""Driving a cocotb-simulated engine (Verilator or Icarus) from the host process.
 
 The simulator runs in its own process (cocotb + Verilator, started by
-:func:`synemu.sim.verilator.run`); its cocotb test :mod:`synemu.sim.cocotb_engine` connects
+:func:`synemu.sim.verilator.run`, or cocotb + Icarus Verilog, :func:`synemu.sim.icarus.run`:
+the simulator is the one the build was made for); its cocotb test
+:mod:`synemu.sim.cocotb_engine` connects
 back to a Unix socket that this module listens on and serves batches of commands:
 
 host -> sim  ``("run", [(op, row, col, arg), ...], [n_resp, ...], snapshot: bool)``
@@ -9,8 +11,9 @@ sim -> host  ``("ok", [[resp, ...], ...], Snapshot | None, cycle)`` or ``("error
 host -> sim  ``("quit",)``
 
 Messages are pickles behind a 4-byte big-endian length. The same session backs the
-``verilator`` Tile backend and Verilator lockstep runs; :class:`CocotbSession` is the generic
-host side that other served designs (the SNN controller, board top-levels) reuse.
+``verilator`` Tile backend and the cocotb lockstep runs on both simulators;
+:class:`CocotbSession` is the generic host side that other served designs (the SNN
+controller, board top-levels) reuse.
 """
 
 from __future__ import annotations
@@ -29,7 +32,10 @@ from . import verilator
 from .lockstep import Snapshot
 
 __all__ = ["engine_build", "CocotbSession", "VerilatorSession", "SessionDriver",
-           "send_msg", "recv_msg"]
+           "SIMULATORS", "simulator_of", "send_msg", "recv_msg"]
+
+#: simulators the cocotb testbenches run on
+SIMULATORS = ("verilator", "icarus")
 
 TOPLEVEL = "synemu_engine"
 
@@ -54,16 +60,36 @@ def recv_msg(sock: socket.socket):
     return pickle.loads(_recv_exact(sock, n))
 
 
-def engine_build(config: EngineConfig, *, waves: bool = False) -> verilator.Build:
-    """Verilator model of ``ArrayEngine(config, debug=True)`` (cached by Verilog hash)."""
+def _check_simulator(simulator: str) -> None:
+    if simulator not in SIMULATORS:
+        raise ValueError(f"unknown simulator {simulator!r}; use one of {SIMULATORS}")
+
+
+def simulator_of(build) -> str:
+    """``"icarus"`` for an :class:`~synemu.sim.icarus.IcarusBuild`, else ``"verilator"``."""
+    return getattr(build, "simulator", "verilator")
+
+
+def engine_build(config: EngineConfig, *, waves: bool = False,
+                 simulator: str = "verilator") -> verilator.Build:
+    """Model of ``ArrayEngine(config, debug=True)`` for ``simulator`` (``verilator`` or
+    ``icarus``; the same Verilog), cached by Verilog hash."""
     from ..gateware.engine import ArrayEngine
+    _check_simulator(simulator)
+    if simulator == "icarus":
+        from . import icarus
+        icarus.require()      # the install hint before minutes of elaboration
     text = verilator.verilog_of(ArrayEngine(config, debug=True), name=TOPLEVEL)
+    if simulator == "icarus":
+        return icarus.build(text, TOPLEVEL, waves=waves)
     return verilator.build(text, TOPLEVEL, waves=waves)
 
 
 class CocotbSession:
-    """A running Verilator simulation of a prebuilt model whose cocotb test ``testcase`` in
+    """A running simulation of a prebuilt model whose cocotb test ``testcase`` in
     ``test_module`` serves requests over a Unix socket (see :func:`synemu.sim.cocotb_stream.serve`).
+    The simulator is the build's: Verilator (:func:`synemu.sim.verilator.build`) or Icarus
+    (:func:`synemu.sim.icarus.build`).
 
     ``request(msg)`` sends one request and returns the reply (a tuple starting with "ok");
     use as a context manager. ``env`` passes the design's configuration to the test.
@@ -84,15 +110,22 @@ class CocotbSession:
         self._sock = None
         self.result = None
         env = {**env, "SYNEMU_REMOTE": path}
+        self.simulator = simulator_of(build)
+        if self.simulator == "icarus":
+            from .icarus import run as run_sim
+            self.what = self.what.replace("Verilator", "Icarus")
+        else:
+            run_sim = verilator.run
 
         def target():
             try:
-                self.result = verilator.run(build, test_module, testcase=testcase, env=env,
-                                            waves=waves, keep=waves)
+                self.result = run_sim(build, test_module, testcase=testcase, env=env,
+                                      waves=waves, keep=waves)
             except BaseException as e:  # reported to the host thread
                 self._error = e
 
-        self._thread = threading.Thread(target=target, name="verilator-session", daemon=True)
+        self._thread = threading.Thread(target=target, name=f"{self.simulator}-session",
+                                        daemon=True)
         self._thread.start()
         waited = 0.0
         while True:
@@ -144,16 +177,20 @@ class CocotbSession:
 
 
 class VerilatorSession(CocotbSession):
-    """A Verilator simulation of ``ArrayEngine(config, debug=True)``, driven command batch by
+    """A cocotb simulation of ``ArrayEngine(config, debug=True)``, driven command batch by
     batch: ``run(cmds, n_resps, snapshot)`` returns the responses and, if asked, a
-    :class:`~synemu.sim.lockstep.Snapshot` taken after the batch; ``cycle`` counts clocks."""
+    :class:`~synemu.sim.lockstep.Snapshot` taken after the batch; ``cycle`` counts clocks.
+    ``simulator``: ``"verilator"`` (default) or ``"icarus"`` (the same testbench; see
+    :class:`synemu.sim.icarus.IcarusSession`)."""
 
     what = "Verilator engine simulation"
 
-    def __init__(self, config: EngineConfig, *, waves: bool = False, connect_timeout: float = 600):
+    def __init__(self, config: EngineConfig, *, waves: bool = False, connect_timeout: float = 600,
+                 simulator: str = "verilator"):
         self.config = config
         self.cycle = 0
-        super().__init__(engine_build(config, waves=waves), "synemu.sim.cocotb_engine",
+        super().__init__(engine_build(config, waves=waves, simulator=simulator),
+                         "synemu.sim.cocotb_engine",
                          "serve_engine", {"SYNEMU_ENGINE": json.dumps(config.to_dict())},
                          waves=waves, connect_timeout=connect_timeout)
 
@@ -165,7 +202,8 @@ class VerilatorSession(CocotbSession):
 
 
 class SessionDriver:
-    """Lockstep driver (``send``/``snapshot`` coroutines) over a :class:`VerilatorSession`."""
+    """Lockstep driver (``send``/``snapshot`` coroutines) over a :class:`VerilatorSession`
+    (on either simulator)."""
 
     def __init__(self, session: VerilatorSession):
         self.session = session

@@ -159,20 +159,28 @@ class AmaranthSNNDriver(AmaranthStreamDriver):
     async def snapshot(self) -> SNNSnapshot:
         ctx, dut = self.ctx, self.dut
         words, x = self.peek_memories(dut.config.engine_config)
-        R = []
-        for c in range(dut.config.n_inputs):
-            ctx.set(dut.peek_r_addr, c)
-            R.append(int(ctx.get(dut.peek_r)))
+        def peek(addr, port, n):
+            out = []
+            for a in range(n):
+                ctx.set(addr, a)
+                out.append(int(ctx.get(port)))
+            return out
+
+        N = dut.config.n_neurons
         regs = {"dev_rng": [int(v) for v in ctx.get(dut.dev_rng)], "in_rng": int(ctx.get(dut.in_rng)),
-                "v": [int(v) for v in ctx.get(dut.v)], "theta": [int(v) for v in ctx.get(dut.theta)],
-                "R": R}
+                "v": peek(dut.peek_v_addr, dut.peek_v, N),
+                "theta": peek(dut.peek_theta_addr, dut.peek_theta, N),
+                "R": peek(dut.peek_r_addr, dut.peek_r, dut.config.n_inputs)}
         return SNNSnapshot(words, x, regs, self.cycle)
 
 
-def amaranth_snn_lockstep(cfg: SNNConfig, cmds, **kw) -> SNNReport:
+def amaranth_snn_lockstep(cfg: SNNConfig, cmds, *, banks: int | None = None, draws: int = 1,
+                          **kw) -> SNNReport:
+    """:func:`snn_lockstep` on Amaranth's simulator of ``SNNController(cfg, banks=banks,
+    draws=draws, debug=True)``."""
     from amaranth.sim import Simulator
     from .network_gateware import SNNController
-    dut = SNNController(cfg, debug=True)
+    dut = SNNController(cfg, banks=banks, draws=draws, debug=True)
     sim = Simulator(dut)
     sim.add_clock(1e-6)
     out = {}
@@ -186,21 +194,23 @@ def amaranth_snn_lockstep(cfg: SNNConfig, cmds, **kw) -> SNNReport:
 
 
 # -- Verilator ------------------------------------------------------------------------------
-def snn_build(cfg: SNNConfig):
+def snn_build(cfg: SNNConfig, banks: int | None = None, draws: int = 1):
     from .network_gateware import SNNController
-    text = verilator.verilog_of(SNNController(cfg, debug=True), name=TOPLEVEL)
+    text = verilator.verilog_of(SNNController(cfg, banks=banks, draws=draws, debug=True),
+                                name=TOPLEVEL)
     return verilator.build(text, TOPLEVEL)
 
 
 class SNNSession(CocotbSession):
-    """A Verilator simulation of ``SNNController(cfg, debug=True)``, driven in batches:
-    ``run(cmds, snapshot)`` -> (responses per command, snapshot or None)."""
+    """A Verilator simulation of ``SNNController(cfg, banks=banks, draws=draws, debug=True)``,
+    driven in batches: ``run(cmds, snapshot)`` -> (responses per command, snapshot or None)."""
 
     what = "Verilator SNN simulation"
 
-    def __init__(self, cfg: SNNConfig, connect_timeout: float = 900):
+    def __init__(self, cfg: SNNConfig, connect_timeout: float = 900, *,
+                 banks: int | None = None, draws: int = 1):
         self.config = cfg
-        super().__init__(snn_build(cfg), "synemu.devices.mtj.network_sim", "serve_snn",
+        super().__init__(snn_build(cfg, banks, draws), "synemu.devices.mtj.network_sim", "serve_snn",
                          {"SYNEMU_SNN": json.dumps(cfg.to_dict())},
                          connect_timeout=connect_timeout)
 
@@ -227,26 +237,30 @@ class SNNSessionDriver:
 DRIVERS = ("native", "cocotb")
 
 
-#: extra Verilator arguments of the native SNN build: the controller's per-neuron registers
-#: become one deeply nested C++ function that g++ -O2 compiles in 80-100 s at N = 50..100;
-#: split into functions of <= 2000 statements it takes 12-19 s, at the same simulation speed
+#: extra Verilator arguments of the native SNN build: wide designs (many banks) become deeply
+#: nested C++ functions that g++ -O2 compiles slowly; split into functions of <= 2000
+#: statements they compile several times faster, at the same simulation speed
 SNN_BUILD_ARGS = ("--output-split-cfuncs", "2000")
 
 
-def snn_native_build(cfg: SNNConfig, *, waves: bool | str = False) -> verilator.Build:
-    """Native driver library of ``SNNController(cfg, debug=True)`` (cached by Verilog)."""
-    from .network_gateware import SNNController
+def snn_native_build(cfg: SNNConfig, *, waves: bool | str = False, banks: int | None = None,
+                     draws: int = 1) -> verilator.Build:
+    """Native driver library of ``SNNController(cfg, banks=banks, draws=draws, debug=True)``
+    (cached by design and sources)."""
+    from .network_gateware import SNNController, default_banks
+    banks = default_banks(cfg) if banks is None else banks
     return verilator.build_design(
-        ["SNNController", "debug", cfg.to_dict()],
-        lambda: verilator.verilog_of(SNNController(cfg, debug=True), name=TOPLEVEL),
+        ["SNNController", "debug", cfg.to_dict(), {"banks": banks, "draws": draws}],
+        lambda: verilator.verilog_of(SNNController(cfg, banks=banks, draws=draws, debug=True),
+                                     name=TOPLEVEL),
         TOPLEVEL, waves=waves, target="native", build_args=SNN_BUILD_ARGS)
 
 
 def max_snn_command_cycles(cfg: SNNConfig) -> int:
-    """Generous bound on the clocks of one controller command (a hang is reported)."""
-    from ...sim.native_engine import max_command_cycles
-    e = cfg.engine_config
-    return 4 * (cfg.n_inputs * 8 + cfg.n_neurons * 8) + 2 * max_command_cycles(e) + 10_000
+    """Generous bound on the clocks of one controller command (a hang is reported): INIT's
+    sweep of N*C synapses, or a STEP with one bank and one draw per clock."""
+    K = cfg.n_inputs // cfg.lanes
+    return 4 * (cfg.n_neurons * K + cfg.n_inputs + cfg.n_neurons * max(K, 1) + K) + 10_000
 
 
 @dataclass
@@ -286,10 +300,11 @@ class NativeSNNSession:
 
     what = "native Verilator SNN simulation"
 
-    def __init__(self, cfg: SNNConfig, *, waves: bool | str = False):
+    def __init__(self, cfg: SNNConfig, *, waves: bool | str = False, banks: int | None = None,
+                 draws: int = 1):
         from ...spec.fixed import clog2
         self.config = cfg
-        self.build = snn_native_build(cfg, waves=waves)
+        self.build = snn_native_build(cfg, waves=waves, banks=banks, draws=draws)
         self.model = None
         self._sh_col = SOP_WIDTH
         self._col_width = clog2(cfg.n_inputs)
@@ -306,9 +321,11 @@ class NativeSNNSession:
         cfg, e = self.config, self.config.engine_config
         self.model = m = NativeModel(self.build)
         m.reset()
+        N = cfg.n_neurons
         m.snap_config([("peek_addr", "peek_words", e.depth), ("peek_x_addr", "peek_x", e.chunks),
-                       ("peek_r_addr", "peek_r", cfg.n_inputs)],
-                      ["dev_rng", "in_rng", "v", "theta"])
+                       ("peek_r_addr", "peek_r", cfg.n_inputs), ("peek_v_addr", "peek_v", N),
+                       ("peek_theta_addr", "peek_theta", N)],
+                      ["dev_rng", "in_rng"])
 
     @property
     def cycle(self) -> int:
@@ -448,8 +465,11 @@ class NativeSNNSession:
                         ).reshape(n, cfg.n_inputs).astype(np.int64)
         dev_rng = split_lanes(parts["dev_rng"][:, 0], dev.rand_width, e.lanes)
         in_rng = split_lanes(parts["in_rng"][:, 0], cfg.in_rand_bits, 1)[:, 0]
-        v = split_lanes(parts["v"][:, 0], cfg.v_width, cfg.n_neurons, signed=True)
-        theta = split_lanes(parts["theta"][:, 0], cfg.theta_width, cfg.n_neurons).astype(np.int64)
+        N = cfg.n_neurons
+        v = split_lanes(parts["peek_v"].reshape(n * N, -1), cfg.v_width, 1, signed=True
+                        ).reshape(n, N).astype(np.int64)
+        theta = split_lanes(parts["peek_theta"].reshape(n * N, -1), cfg.theta_width, 1
+                            ).reshape(n, N).astype(np.int64)
         return SNNStates(words, x, dev_rng, in_rng, v, theta, R,
                          np.asarray(cycles, dtype=np.int64).reshape(n))
 
@@ -590,7 +610,8 @@ class _CocotbSNN:
         return self.stream.cycle
 
     async def start(self):
-        await self.stream.start("peek_addr", "peek_x_addr", "peek_r_addr")
+        await self.stream.start("peek_addr", "peek_x_addr", "peek_r_addr", "peek_v_addr",
+                                "peek_theta_addr")
 
     async def send(self, cmd, n: int) -> list[int]:
         op, col, arg = (int(v) for v in cmd)
@@ -608,11 +629,12 @@ class _CocotbSNN:
         for k in range(ecfg.chunks):
             xs += split(await st.peek(dut.peek_x_addr, dut.peek_x, k), ecfg.x_width, L, True)
         R = [await st.peek(dut.peek_r_addr, dut.peek_r, c) for c in range(cfg.n_inputs)]
+        v = [split(await st.peek(dut.peek_v_addr, dut.peek_v, r), cfg.v_width, 1, True)[0]
+             for r in range(cfg.n_neurons)]
+        theta = [await st.peek(dut.peek_theta_addr, dut.peek_theta, r)
+                 for r in range(cfg.n_neurons)]
         regs = {"dev_rng": split(uint(dut.dev_rng), dev.rand_width, L),
-                "in_rng": uint(dut.in_rng),
-                "v": split(uint(dut.v), cfg.v_width, cfg.n_neurons, True),
-                "theta": split(uint(dut.theta), cfg.theta_width, cfg.n_neurons),
-                "R": R}
+                "in_rng": uint(dut.in_rng), "v": v, "theta": theta, "R": R}
         snap = SNNSnapshot(words, np.array(xs, dtype=np.int64), regs, self.cycle)
         await st.settle()
         return snap

@@ -417,3 +417,223 @@ def test_snn_verify_cli_native_driver(capsys):
     assert rc == 0 and last["driver"] == "native" and not last["failed_seeds"]
     assert last["compared"] > 20 and last["steps"] == 5 * 8
     assert main(["mtj", "snn-verify", "--seeds", "0"]) == 2
+
+
+# -- the block-RAM controller: banks, draws, deferred resets, cycles ----------------------------
+class _Watch(GoldenSNN):
+    """Golden network counting the corner cases a command stream reaches: membranes on a
+    rail, thresholds saturated, WTA ties among non-negative margins, learning spikes, ENDs
+    with a decay still pending (END(learn) twice before a STEP) and INITs."""
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        self.seen = dict(v_rail=0, theta_max=0, ties=0, learn_spikes=0, double_end=0, init=0)
+        self._ended = False
+
+    def _integrate(self, y):
+        w = super()._integrate(y)
+        self.seen["v_rail"] += int(np.sum((self.v == self.v_fmt.max) | (self.v == self.v_fmt.min)))
+        m = self.v - self.config.theta0 - (self.theta >> self.config.theta_frac)
+        if w >= 0 and np.sum(m == m.max()) > 1:
+            self.seen["ties"] += 1
+        return w
+
+    def _spike(self, w, code):
+        super()._spike(w, code)
+        if code:
+            self.seen["learn_spikes"] += 1
+            self.seen["theta_max"] += int(self.theta[w] == self.theta_max)
+
+    def execute(self, op, col=0, arg=0):
+        op = SOp(op)
+        if op is SOp.END and arg and self._ended:
+            self.seen["double_end"] += 1
+        if op is SOp.INIT:
+            self.seen["init"] += 1
+        if op in (SOp.END, SOp.STEP):
+            self._ended = op is SOp.END and bool(arg)
+        return super().execute(op, col, arg)
+
+
+class _HighTie(GoldenSNN):
+    """A deliberately wrong golden network: WTA ties go to the highest index."""
+
+    def _integrate(self, y):
+        cfg = self.config
+        self.v = self.v_fmt.saturate(self.v - (self.v >> cfg.leak_shift) + y)
+        m = self.v - cfg.theta0 - (self.theta >> cfg.theta_frac)
+        if m.max() < 0:
+            return -1
+        return int(len(m) - 1 - np.argmax(m[::-1]))
+
+
+def _corner_stream(cfg, seed, n_train=4, n_eval=2):
+    """INIT, learning samples (config code, then code 1), END(learn) twice, an evaluation
+    sample, INIT again, more learning; random rates with some columns at 0 and 2**rate_bits,
+    and every fourth sample all at 2**rate_bits."""
+    rng = np.random.default_rng(seed)
+    Rs = rate_codes(rng.random((n_train + n_eval, cfg.n_inputs)), cfg)
+    Rs[:, ::5] = 1 << cfg.rate_bits
+    Rs[:, 1::7] = 0
+    Rs[1::4] = 1 << cfg.rate_bits        # every input spikes every step: large |y|, rails
+    cmds = snn_commands(cfg, Rs[:n_train // 2], True)
+    cmds += snn_commands(cfg, Rs[n_train // 2:n_train], True, init=False, code=1)
+    cmds += [(SOp.END, 0, 1), (SOp.END, 0, 1), (SOp.END, 0, 0)]
+    cmds += snn_commands(cfg, Rs[n_train:], False, init=False)
+    cmds += [(SOp.INIT, 0, 0)] + snn_commands(cfg, Rs[:2], True, init=False)
+    return cmds
+
+
+#: reduced networks for the controller's own lockstep: (config overrides, banks, draws);
+#: narrow v/theta (rails and saturation), banks not dividing N, B > K, K = 1, G = L
+CONTROLLER_CASES = [
+    (dict(n_inputs=32, n_neurons=10, lanes=4, steps=6, v_width=6, theta_width=6, theta_frac=2,
+          theta_plus=40, theta0=10, leak_shift=3, theta_decay=3), 3, 2),
+    (dict(n_inputs=8, n_neurons=6, lanes=8, steps=5, init_code=5, theta0=4, theta_plus=12,
+          theta_frac=3, theta_width=6, v_width=5, leak_shift=4, theta_decay=4, code=2), 4, 8),
+]
+
+
+@pytest.mark.parametrize("case", range(len(CONTROLLER_CASES)))
+def test_amaranth_lockstep_banks_and_draws(case):
+    """Memory-based controller vs golden on Amaranth's simulator for several bank/draw
+    shapes of one network: every state after every command, incl. deferred resets."""
+    kw, banks, draws = CONTROLLER_CASES[case]
+    cfg = small(seed=11 + case, **kw)
+    cmds = _corner_stream(cfg, case, n_train=2, n_eval=1)
+    for b, g in ((banks, draws), (1, 1), (cfg.n_neurons, cfg.lanes)):
+        rep = amaranth_snn_lockstep(cfg, cmds, banks=b, draws=g)
+        assert rep.ok, (b, g, rep.mismatch)
+        assert rep.compared == sum(1 for c in cmds if c[0] != SOp.PIX)
+
+
+def test_controller_cycles_match_formula():
+    """Every command takes exactly the clocks of SNNController.step_cycles/init_cycles
+    (PIX and END: 1), for several bank/draw shapes."""
+    from amaranth.sim import Simulator
+    from synemu.devices.mtj.network_gateware import SNNController
+    from synemu.devices.mtj.network_sim import AmaranthSNNDriver
+    for kw, shapes in ((LOCKSTEP[0], [(1, 1), (3, 2), (4, 1)]), (LOCKSTEP[3], [(6, 8), (2, 1)])):
+        cfg = small(**kw)
+        for banks, draws in shapes:
+            dut = SNNController(cfg, banks=banks, draws=draws, debug=True)
+            g = GoldenSNN(cfg)
+            Rs = rate_codes(np.random.default_rng(0).random((2, cfg.n_inputs)), cfg)
+            cmds = snn_commands(cfg, Rs, True) + [(SOp.END, 0, 1), (SOp.END, 0, 0)]
+            got, want = [], []
+            sim = Simulator(dut)
+            sim.add_clock(1e-6)
+
+            async def tb(ctx):
+                d = AmaranthSNNDriver(ctx, dut)
+                due = False         # a decay is pending: END(learn) costs a theta sweep
+                for op, col, arg in cmds:
+                    exp = g.execute(op, col, arg)
+                    c0 = d.cycle
+                    await d.send((op, col, arg), len(exp))
+                    got.append(d.cycle - c0)
+                    want.append(dut.step_cycles(bool(exp[0]) and arg != 0) if op == SOp.STEP
+                                else dut.init_cycles() if op == SOp.INIT
+                                else cfg.n_neurons + 3 if op == SOp.END and arg and due else 1)
+                    due = (due and op != SOp.STEP) or (op == SOp.END and arg == 1)
+
+            sim.add_testbench(tb)
+            sim.run()
+            assert got == want, (banks, draws)
+    c = SNNController(SNNConfig(n_inputs=784, n_neurons=400, lanes=16), banks=25, draws=4)
+    assert c.step_cycles() == 196 + 15 * 49 + 49 + 25 + 12 and c.step_cycles(True) == 1017 + 52
+    assert c.sample_cycles(2) == 784 + 1 + 16 * 1017 + 2 * 52
+
+
+def test_amaranth_lockstep_catches_flipped_tie_rule():
+    """The comparison checks something: a golden model whose ties go to the highest index
+    disagrees with the hardware at the first tied STEP."""
+    cfg = _tie_cfg()
+    cmds = [(SOp.PIX, c, 0) for c in range(16)] + [(SOp.STEP, 0, 1)] * 3
+    rep = amaranth_snn_lockstep(cfg, cmds, golden=_HighTie(cfg), banks=3, draws=2)
+    assert not rep.ok and rep.mismatch == "command #16 STEP: response expected [4], got [1]"
+
+
+@pytest.mark.parametrize("kw, match", [
+    (dict(banks=0), "banks"), (dict(banks=5), "banks"), (dict(draws=3), "draws"),
+    (dict(draws=4), "draws"), (dict(debug=1), "debug"),
+])
+def test_controller_bad_parameters(kw, match):
+    from synemu.devices.mtj.network_gateware import SNNController
+    with pytest.raises((ValueError, TypeError), match=match):
+        SNNController(small(), **kw)      # N = 4, lanes = 2
+
+
+def test_board_link_core_over_uart():
+    """SNNLinkCore (the board top's core) takes command bytes on its UART and answers every
+    STEP with the golden network's winner."""
+    from amaranth.sim import Simulator
+    from synemu.devices.mtj.board import SNNLinkCore
+    from synemu.devices.mtj.network_gateware import snn_command_layout
+    cfg = _tie_cfg(n_inputs=8, n_neurons=3, lanes=2)
+    div = 4
+    dut = SNNLinkCore(cfg, banks=2, draws=2, divisor=div)
+    g = GoldenSNN(cfg)
+    cmds = [(SOp.PIX, c, 0) for c in range(8)] + [(SOp.STEP, 0, 1)] * 4 + [(SOp.END, 0, 1)]
+    cmds += [(SOp.STEP, 0, 0)]
+    exp = [r for c in cmds for r in g.execute(*c)]
+    lay = snn_command_layout(cfg)
+    nb = -(-lay.size // 8)
+    sh_arg = lay.size - cfg.arg_width           # op, col, arg from bit 0
+    got = []
+
+    async def send(ctx):
+        for op, col, arg in cmds:
+            word = int(op) | col << 3 | arg << sh_arg
+            for byte in word.to_bytes(nb, "little"):
+                for bit in [0] + [byte >> i & 1 for i in range(8)] + [1]:
+                    ctx.set(dut.rx, bit)
+                    await ctx.tick().repeat(div)
+            await ctx.tick().repeat(400)      # let the command run
+
+    async def recv(ctx):
+        while len(got) < len(exp):
+            await ctx.negedge(dut.tx)          # start bit
+            await ctx.tick().repeat(div + div // 2)
+            byte = 0
+            for i in range(8):
+                byte |= ctx.get(dut.tx) << i
+                await ctx.tick().repeat(div)
+            got.append(byte)
+
+    sim = Simulator(dut)
+    sim.add_clock(1e-6)
+    sim.add_testbench(send)
+    sim.add_testbench(recv, background=True)
+    sim.run()
+    assert got == exp == [1, 2, 3, 0, 0]
+
+
+@pytest.mark.verilator
+@pytest.mark.parametrize("case", range(len(CONTROLLER_CASES)))
+def test_native_lockstep_memory_controller(case):
+    """The block-RAM controller on the native Verilator driver over a few hundred STEPs per
+    case (2 seeds): learning spikes, WTA ties, membranes on both rails, saturated
+    thresholds, END(learn) twice in a row, a second INIT; every state after every command.
+    A golden model with the tie rule flipped is caught at the first tied STEP."""
+    from synemu.devices.mtj.network_sim import NativeSNNSession, native_snn_lockstep
+    kw, banks, draws = CONTROLLER_CASES[case]
+    seen, steps, caught = {}, 0, 0
+    for seed in (0, 1):
+        cfg = small(seed=seed + 31 * case, **kw)
+        cmds = _corner_stream(cfg, 10 * case + seed, n_train=16, n_eval=4)
+        g = _Watch(cfg)
+        with NativeSNNSession(cfg, banks=banks, draws=draws) as s:
+            rep = native_snn_lockstep(cfg, cmds, session=s, golden=g, batch=157)
+            assert rep.ok, rep.mismatch
+            assert rep.compared == sum(1 for c in cmds if c[0] != SOp.PIX)
+            if g.seen["ties"]:
+                s.restart()
+                bad = native_snn_lockstep(cfg, cmds, session=s, golden=_HighTie(cfg))
+                assert not bad.ok and "STEP: response expected" in bad.mismatch, bad.mismatch
+                caught += 1
+        steps += rep.steps
+        for k, v in g.seen.items():
+            seen[k] = seen.get(k, 0) + v
+    assert steps >= 200 and caught >= 1
+    assert all(v > 0 for v in seen.values()), seen

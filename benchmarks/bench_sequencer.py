@@ -1,0 +1,140 @@
+"""Boards that train on their own: the on-chip sequencer in cycle-accurate Verilator
+simulation of the exact board top-levels (board clock from the PLL, UART at the board's
+divisor), as ``synemu run --sim verilator --board B --mode M --check`` runs them.
+
+Rows per run (``<board>_<device>_<mode>_...``; units in the names):
+
+* ``board_samples_per_s``: training samples per second of *board* time, from the board's
+  own cycle counters (resident: the cycles the LEARN jobs ran; stream: the whole run, every
+  sample); ``engine_bound_samples_per_s``: the same samples over the cycles the engine was
+  busy; ``efficiency`` = their ratio; stream also ``wire_bound_samples_per_s`` and
+  ``of_min_bound`` = board rate / min(engine bound, wire bound);
+* ``golden_samples_per_s``: the golden model (NumPy, one core) training the same samples in
+  this run, and ``board_over_golden``;
+* ``identical_to_golden``: every prediction, the counters and the final state equal.
+
+``link_faults_*``: the windowed link in stream mode behind the fault injector
+(1e-3 damage per byte both ways: flips, drops, duplicated bytes, plus duplicated frames):
+frames acknowledged, go-backs, final state identical to golden.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import tempfile
+import time
+
+
+def _run(board, device, mode, *, preset=None, limit=None, epochs=None, ticks=0, baud=None,
+         extra=()):
+    from synemu.cli.main import main
+    out = tempfile.mkdtemp(prefix="synemu-bench-seq-")
+    argv = ["run", "--sim", "verilator", "--board", board, "--device", device, "--mode", mode,
+            "--check", "--json", "--out", out, "--ticks", str(ticks), *extra]
+    if preset:
+        argv += ["--preset", preset]
+    if limit:
+        argv += ["--limit", str(limit)]
+    if epochs:
+        argv += ["--epochs", str(epochs)]
+    if baud:
+        argv += ["--baud", str(baud)]
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(argv)
+    res = json.loads(buf.getvalue().strip().splitlines()[-1])
+    if rc != 0:
+        raise RuntimeError(f"synemu {' '.join(argv)} failed: {res}")
+    return res
+
+
+def _golden_rate(device, preset, limit, epochs, ticks):
+    """Golden-model training rate of the same recipe and samples (LFSR order jobs)."""
+    from dataclasses import replace
+
+    import numpy as np
+
+    from synemu.runtime.datasets import load_dataset
+    from synemu.runtime.train import prepare_inputs
+    from synemu.spec.engine import EngineConfig, GoldenEngine
+    from synemu.spec.registry import get_plugin, make_device
+    from synemu.spec.sequencer import GoldenSequencer, JobFlag, RecordLayout, SeqJob
+    ds = load_dataset("digits", seed=0)
+    dev = make_device(device, preset=preset)
+    rec = get_plugin(device).recipe(ds.name, dev)
+    rec = replace(rec, epochs=epochs or rec.epochs)
+    x = prepare_inputs(ds.x_train, rec)[:limit]
+    y = ds.y_train[:limit]
+    cfg = EngineConfig(device=dev, rows=ds.n_classes, cols=x.shape[1], lanes=rec.lanes,
+                       seed=1, **rec.engine_kwargs())
+    g = GoldenSequencer(GoldenEngine(cfg), 65536)
+    g.write(0, RecordLayout(cfg).pack(x, y).ravel())
+    t0 = time.perf_counter()
+    for e in range(rec.epochs):
+        job = SeqJob(JobFlag.LEARN | JobFlag.LFSR, 0, len(x), ticks=ticks, lfsr_seed=1 + e)
+        g.accept(job)
+        g.run(job)
+    return rec.epochs * len(x) / (time.perf_counter() - t0), np.int64(0)
+
+
+def run(quick: bool = False) -> dict:
+    rows = {}
+    limit = 300 if quick else None
+    epochs = 1 if quick else 3
+    cases = [("icebreaker", "ideal", None, "resident", 0),
+             ("icebreaker", "femfet", "6bit", "resident", 0),
+             ("icebreaker", "fn", "ice40", "resident", 1000),
+             ("ulx3s-85f", "ideal", None, "stream", 0)]
+    for board, device, preset, mode, ticks in cases:
+        r = _run(board, device, mode, preset=preset, limit=limit, epochs=epochs, ticks=ticks)
+        key = f"{board.replace('-', '_')}_{device}{'_' + preset if preset else ''}_{mode}"
+        b, e = r["board_samples_per_s"], r["engine_bound_samples_per_s"]
+        rows[f"{key}_board_samples_per_s"] = round(b)
+        rows[f"{key}_engine_bound_samples_per_s"] = round(e)
+        rows[f"{key}_efficiency"] = round(b / e, 4)
+        rows[f"{key}_clock_mhz"] = r["board_clk_hz"] / 1e6
+        rows[f"{key}_identical_to_golden"] = r["identical_to_golden"]
+        rows[f"{key}_samples"] = r["samples"]
+        if mode == "stream":
+            w = r["wire_bound_samples_per_s"]
+            rows[f"{key}_wire_bound_samples_per_s"] = round(w)
+            rows[f"{key}_of_min_bound"] = round(b / min(w, e), 4)
+            rows[f"{key}_link_utilisation"] = round(r["link_utilisation"], 4)
+            rows[f"{key}_baud"] = r["baud"]
+        else:
+            gr, _ = _golden_rate(device, preset, limit, epochs, ticks)
+            rows[f"{key}_golden_samples_per_s"] = round(gr)
+            rows[f"{key}_board_over_golden"] = round(b / gr, 2)
+    rows.update(_faults(2_000 if quick else 10_000))
+    return rows
+
+
+def _faults(frames: int) -> dict:
+    """Stream training through the fault injector until ``frames`` frames were sent."""
+    from dataclasses import replace
+
+    from synemu.boards.backend import BoardBackend
+    from synemu.link.protocol import LinkSpec
+    from synemu.runtime.datasets import load_dataset
+    from synemu.runtime.resident import train_sequenced
+    from synemu.spec.engine import EngineConfig
+    from synemu.spec.recipe import Recipe
+    from synemu.spec.registry import make_device
+    rec = Recipe(epochs=1)
+    ds = load_dataset("digits", seed=0)
+    cfg = EngineConfig(device=make_device("ideal"), rows=10, cols=68, lanes=4, seed=1,
+                       **rec.engine_kwargs())
+    spec = LinkSpec(cfg, smem_words=8192)
+    t0 = time.perf_counter()
+    epochs = -(-frames // 255)          # about 255 frames per digits epoch
+    with BoardBackend(cfg, spec=spec, faults=dict(rate=1e-3, frame_rate=1e-3, seed=7)) as b:
+        r = train_sequenced(b, ds, replace(rec, epochs=epochs), mode="stream", check=True,
+                            show_progress=False)
+        ok, sent, go_backs = r["identical_to_golden"], b.host.stats.frames, b.host.stats.go_backs
+        counts = dict(b.transport.counts)
+    return {"link_faults_frames": sent, "link_faults_go_backs": go_backs,
+            "link_faults_injected": sum(counts[k] for k in ("flip", "drop", "dup", "frame_dup")),
+            "link_faults_identical_to_golden": bool(ok),
+            "link_faults_seconds": round(time.perf_counter() - t0, 1)}
