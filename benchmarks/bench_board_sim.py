@@ -25,8 +25,6 @@ last COUNTERS request of the run, over the ``seconds`` that ``synemu run`` repor
 
 from __future__ import annotations
 
-import contextlib
-import io
 import json
 import tempfile
 import time
@@ -34,17 +32,14 @@ import time
 
 def _synemu_run(driver: str, limit: int, epochs: int | None) -> dict:
     """``synemu run --sim verilator --driver D --limit N --check --json`` -> its JSON."""
-    from synemu.cli.main import main
+    from synemu.cli.common import run_json
     out = tempfile.mkdtemp(prefix=f"synemu-bench-board-sim-{driver}-")
     argv = ["run", "--sim", "verilator", "--driver", driver, "--mode", "host", "--fast-uart",
             "--limit", str(limit),
             "--check", "--json", "--out", out]
     if epochs:
         argv += ["--epochs", str(epochs)]
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = main(argv)
-    res = json.loads(buf.getvalue().strip().splitlines()[-1])
+    rc, res = run_json(argv)
     if rc != 0 or not res.get("ok"):
         raise RuntimeError(f"synemu {' '.join(argv)} failed (exit {rc}): {res}")
     return res

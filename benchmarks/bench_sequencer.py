@@ -20,16 +20,13 @@ frames acknowledged, go-backs, final state identical to golden.
 
 from __future__ import annotations
 
-import contextlib
-import io
-import json
 import tempfile
 import time
 
 
 def _run(board, device, mode, *, preset=None, limit=None, epochs=None, ticks=0, baud=None,
          extra=()):
-    from synemu.cli.main import main
+    from synemu.cli.common import run_json
     out = tempfile.mkdtemp(prefix="synemu-bench-seq-")
     argv = ["run", "--sim", "verilator", "--board", board, "--device", device, "--mode", mode,
             "--check", "--json", "--out", out, "--ticks", str(ticks), *extra]
@@ -41,10 +38,7 @@ def _run(board, device, mode, *, preset=None, limit=None, epochs=None, ticks=0, 
         argv += ["--epochs", str(epochs)]
     if baud:
         argv += ["--baud", str(baud)]
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        rc = main(argv)
-    res = json.loads(buf.getvalue().strip().splitlines()[-1])
+    rc, res = run_json(argv)
     if rc != 0:
         raise RuntimeError(f"synemu {' '.join(argv)} failed: {res}")
     return res

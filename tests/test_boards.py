@@ -106,6 +106,8 @@ def test_build_ice40_cli(tmp_path, capsys):
     assert rep["constraint_mhz"]["cd_sync.clk"] == 24.0 and fmax > 24.0 and rep["timing_met"]
     assert rep["clock_mhz"] == 24.0 and rep["xtal_mhz"] == 12.0      # PLL clock
     assert rep["synapse_updates_per_s"] == 2 * 24_000_000
+    # host mode only by default on the UP5K (the sequencer top-level does not fit it yet)
+    assert not rep["sequencer"] and rep["smem_words"] == 0 and r["SPRAM"]["used"] == 0
     assert json.loads((tmp_path / "report.json").read_text())["fmax_mhz"] == rep["fmax_mhz"]
 
 
@@ -125,6 +127,9 @@ def test_build_ecp5(tmp_path):
     assert bit.suffix == ".bit" and bit.stat().st_size > 10_000
     assert rep["resources"]["LUT"]["available"] == 24288
     assert rep["resources"]["LUT"]["used"] > 0
+    # the sequencer top-level: 32 k x 16-bit sample memory in block RAM (32 DP16KD)
+    assert rep["sequencer"] and rep["smem_words"] == 32768
+    assert rep["resources"]["BRAM"]["used"] >= 32
     (clk, fmax), = rep["fmax_mhz"].items()
     assert fmax > 10 and rep["constraint_mhz"][clk] == 66.0 == rep["clock_mhz"]   # PLL clock
     assert rep["timing_met"] == (fmax >= 66.0)

@@ -90,3 +90,16 @@ def test_verify_ctrl_c_reports_finished_seeds(capsys, tmp_path, monkeypatch):
     res, summary = _last_json(capsys)
     assert rc == 130 and res["interrupted"] and res["commands"] == 60 and res["ok"]
     assert "interrupted (Ctrl-C)" in summary
+
+
+def test_run_json_returns_the_last_json_object(capsys):
+    """``run_json``: a command in process, its exit code and the JSON object it printed last
+    (``--json`` added), including the error object of a refused command."""
+    from synemu.cli.common import run_json
+    rc, res = run_json(["devices"])
+    assert rc == 0 and res["command"] == "devices" and res["ok"]
+    assert {"ideal", "femfet", "fn", "mtj"} <= {d["name"] for d in res["devices"]}
+    rc, res = run_json(["verify", "--seeds", "0"])
+    assert rc == 2 and res == {"command": "verify", "ok": False,
+                               "error": "argument --seeds: must be at least 1, not 0"}
+    assert capsys.readouterr().out == ""          # nothing leaked to stdout

@@ -106,6 +106,26 @@ def test_mul_narrow_operand_exhaustive(sa, sb):
     np.testing.assert_array_equal(_comb_eval(build, ins), ins[:, 0] * ins[:, 1])
 
 
+@pytest.mark.parametrize("k", [0, 1, 2, 3, 35, 64, 255, 1000])
+def test_mul_const_exhaustive(k):
+    """Constant products from shifted sums (no DSP) equal a * k for every 7-bit a; the
+    width holds the largest product; signed operands and negative k are refused."""
+    def build(m):
+        a = Signal(7)
+        p = H.mul_const(a, k)
+        assert len(p) == 7 + max(k.bit_length(), 1)
+        o = Signal(len(p))
+        m.d.comb += o.eq(p)
+        return (a,), o
+
+    ins = np.arange(128).reshape(-1, 1)
+    np.testing.assert_array_equal(_comb_eval(build, ins), ins[:, 0] * k)
+    with pytest.raises(TypeError, match="unsigned operand"):
+        H.mul_const(Signal(signed(4)), 3)
+    with pytest.raises(ValueError, match="constant k >= 0"):
+        H.mul_const(Signal(4), -1)
+
+
 def test_formats_and_errors():
     f = IntFormat(6, True)
     assert (f.min, f.max) == (-32, 31)

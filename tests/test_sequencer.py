@@ -162,6 +162,10 @@ def test_model_protocol_rejects_and_windows():
     assert model.feed(request_frame((host.seq - 3) & 0xFF, SMEM_WRITE, b"\0\0\0\0\0"))[2] == OLD
     with pytest.raises(LinkError, match="no sample memory"):
         LinkHost(ModelTransport(BoardModel(LinkSpec(cfg))), LinkSpec(cfg)).seq_status()
+    # a host expecting a sample memory meets a host-only bitstream: named at HELLO
+    with pytest.raises(LinkError, match=r"no sample-memory words.*built without the sequencer "
+                                        r"\(--host-only\); use --mode host"):
+        LinkHost(ModelTransport(BoardModel(LinkSpec(cfg))), spec)
 
 
 def test_windowed_link_under_faults_model():
@@ -305,3 +309,82 @@ def test_status_block_size():
     from synemu.spec.sequencer import STATUS_FMT, SeqStatus
     s = SeqStatus(*range(11))
     assert SeqStatus.parse(s.pack()) == s and struct.calcsize(STATUS_FMT) <= 64
+
+
+def _job(flags, rec_base, count, order_base=0, pred_base=0, ticks=0, seed=0):
+    """A SEQ_RUN payload with any field values (SeqJob.pack refuses out-of-range ones)."""
+    return struct.pack("<BIIIIIH", flags, rec_base, count, order_base, pred_base, ticks, seed)
+
+
+@pytest.mark.verilator
+def test_acceptance_rules_at_their_boundaries_verilator():
+    """Every SMEM_WRITE / SMEM_READ / SEQ_RUN check at its boundary (exactly fitting, one
+    past; fields beyond the address width, 32-bit extremes; LFSR seeds at the width limit):
+    the board replies like the model (same verdict; REJECT byte for byte). Then the overlap
+    rule at the edges of a running job's record, order and prediction ranges: a write that
+    touches a range by one word is BUSY, one that ends or starts just outside runs."""
+    cfg = _cfg(tick_width=12, time_width=40)
+    rw = RecordLayout(cfg).rec_words
+    W, top = WORDS, 1 << 32
+    L = 1 << (cfg.tick_width)
+    smw = lambda addr, n=1: (SMEM_WRITE, addr.to_bytes(3, "little") + b"\0\0" * n)
+    smr = lambda addr, n: (SMEM_READ, addr.to_bytes(3, "little") + bytes([n]))
+    n_fit = W // rw
+    frames = [smw(W - 2, 2), smw(W - 1, 2), smw(W), smw(4 * W), smw((1 << 24) - 1),
+              smr(W - 9, 9), smr(W - 8, 9), smr(4 * W, 1), smr(0, 128), smr(0, 129),
+              (SEQ_RUN, _job(1, W - n_fit * rw, n_fit)), (SEQ_RUN, _job(1, W - n_fit * rw + 1, n_fit)),
+              (SEQ_RUN, _job(1, 2 * W, 1)), (SEQ_RUN, _job(1, top - 1, 1)),
+              (SEQ_RUN, _job(1, 0, 1 << 16)), (SEQ_RUN, _job(1, 0, top - 1)),
+              (SEQ_RUN, _job(1, 0, 0)), (SEQ_RUN, _job(0x10, 0, 1)),
+              (SEQ_RUN, _job(3, 0, 2, order_base=W - 2)), (SEQ_RUN, _job(3, 0, 2, order_base=W - 1)),
+              (SEQ_RUN, _job(3, 0, 2, order_base=2 * W)),
+              (SEQ_RUN, _job(9, 0, 3, pred_base=W - 3)), (SEQ_RUN, _job(9, 0, 3, pred_base=W - 2)),
+              (SEQ_RUN, _job(9, 0, 3, pred_base=top - 2)),
+              (SEQ_RUN, _job(1, 0, 1, ticks=L - 1)), (SEQ_RUN, _job(1, 0, 1, ticks=L)),
+              (SEQ_RUN, _job(5, 0, 4, seed=7)), (SEQ_RUN, _job(5, 0, 4, seed=8)),
+              (SEQ_RUN, _job(5, 0, 8, seed=15)), (SEQ_RUN, _job(5, 0, 8, seed=16)),
+              (SEQ_RUN, _job(5, 0, 8, seed=0)), (SEQ_RUN, _job(7, 0, 8, seed=3))]
+    with _board(cfg) as b:
+        host = b.host
+        model = BoardModel(b.spec)
+        model.feed(request_frame(0, 1))
+        verdicts = []
+        for typ, payload in frames:
+            jobs = host.seq_status().jobs
+            model.last_seq = (host.seq - 1) & 0xFF
+            frame = request_frame(host.seq, typ, payload)
+            want = model.feed(frame)
+            b.transport.write(frame)
+            got = b.transport.read(len(want), 0.05)
+            assert got[2] == want[2], (typ, payload.hex(), got.hex(), want.hex())
+            if want[2] == REJECT:
+                assert got == want, (typ, payload.hex())
+            verdicts.append(want[2])
+            host.seq = (host.seq + 1) & 0xFF
+            if typ == SEQ_RUN and want[2] != REJECT:
+                host.seq_wait(jobs + 1)
+        # the fitting cases run, the others are refused (0-based frame indices)
+        assert [i for i, v in enumerate(verdicts) if v != REJECT] == [0, 5, 8, 10, 18, 21, 24,
+                                                                     26, 28]
+
+        # overlap: a long job over records [R0, R1), order [O0, O0 + n), preds [P0, P0 + n)
+        n, R0, O0, P0 = 120, 64, 1500, 1800
+        R1 = R0 + n * rw
+        xs = np.random.default_rng(0).integers(0, 8, (n, 8))
+        recs = RecordLayout(cfg).pack(xs, np.zeros(n, np.int64))
+        host.smem_write(R0, recs.ravel())
+        host.smem_write(O0, np.arange(n))
+        for a, k, busy in ((R0 - 2, 2, False), (R0 - 2, 3, True), (R1 - 1, 1, True),
+                           (R1, 4, False), (O0 + n - 1, 1, True), (O0 + n, 2, False),
+                           (P0 - 1, 1, False), (P0 - 1, 2, True), (P0 + n, 1, False)):
+            jobs = host.seq_status().jobs
+            host.seq_run(SeqJob(JobFlag.LEARN | JobFlag.ORDER | JobFlag.PRED, R0, n,
+                                order_base=O0, pred_base=P0, ticks=1))
+            frame = request_frame(host.seq, *smw(a, k))
+            b.transport.write(frame)
+            reply = b.transport.read(9, 0.01)
+            assert reply[1] == host.seq and (reply[2] == BUSY) == busy, (a, k, reply.hex())
+            if not busy:
+                b.transport.read(64, 0.01)          # the rest of the status reply
+                host.seq = (host.seq + 1) & 0xFF
+            assert host.seq_wait(jobs + 1).running == 0

@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 from ..spec.engine import EngineConfig
+from ..gateware.link import RX_QUEUE
 from .platforms import Board, get_board
 from .top import BoardTop, board_spec
 
@@ -82,14 +83,23 @@ _BRAM_SHAPES = {"ice40": [(256, 16), (512, 8), (1024, 4), (2048, 2)],
                 "ecp5": [(512, 36), (1024, 18), (2048, 9), (4096, 4), (8192, 2), (16384, 1)]}
 
 
-def bram_estimate(family: str, config: EngineConfig, tx_max: int = 64) -> int:
+#: whether ``synemu build`` includes the sample memory and sequencer by default. Not yet on
+#: the iCE40UP5K: with them the link core needs 5,330 logic cells for a 2x4 array and 6,387
+#: for the digits array (10x68, 4 lanes), of the UP5K's 5,280 (docs/boards.md)
+SEQUENCER_DEFAULT = {"ice40": False, "ecp5": True}
+
+
+def bram_estimate(family: str, config: EngineConfig, tx_max: int = 64, smem_words: int = 0) -> int:
     """Block RAMs the design needs if every memory maps to BRAM: lanes x state memory,
-    link buffers (256 B receive, ``tx_max`` B reply, hello ROM)."""
+    link buffers (receive FIFO and frame buffer, ``tx_max`` B reply, hello ROM) and, on
+    the ECP5, a sample memory of ``smem_words`` 16-bit words (the iCE40UP5K's is in its
+    SPRAM)."""
     def blocks(depth, width):
         return min(-(-depth // d) * -(-width // w) for d, w in _BRAM_SHAPES[family])
     c = config
-    return (c.lanes * blocks(c.depth, c.device.state_width) + blocks(256, 8)
-            + blocks(tx_max, 8) + 1)
+    smem = blocks(smem_words, 16) if smem_words and family == "ecp5" else 0
+    return (c.lanes * blocks(c.depth, c.device.state_width) + blocks(RX_QUEUE, 8)
+            + blocks(256, 8) + blocks(tx_max, 8) + 1 + smem)
 
 
 def explain_failure(log_text: str, family: str) -> str:
@@ -118,26 +128,38 @@ def explain_failure(log_text: str, family: str) -> str:
 
 def build_board(board: str | Board, config: EngineConfig, out, *, baud: int | None = None,
                 sys_hz: float | None = None, seed: int = 1, keep_going: bool = False,
-                make_core=None) -> dict:
+                make_core=None, sequencer: bool | None = None,
+                netlist: bool = False) -> dict:
     """Build the bitstream of ``config`` for ``board`` into ``out``; returns the report dict
     (also written to ``out/report.json``). ``sys_hz``: run the design at the PLL frequency
     nearest this instead of ``Board.sys_hz`` (Hz; :meth:`Board.with_clock`). ``keep_going``:
     report a timing failure instead of raising (for capacity sweeps). ``make_core``: a
     callable ``LinkSpec -> Elaboratable`` with ``rx``/``tx``/``activity`` ports (default
-    :class:`~synemu.gateware.link.LinkTop`)."""
+    :class:`~synemu.gateware.link.LinkTop`). ``sequencer``: include the sample memory
+    (:data:`~synemu.gateware.sequencer.SMEM_WORDS` of the family) and the on-chip training
+    sequencer (``synemu run --mode resident|stream``); False: host mode only; None: the
+    family's default, :data:`SEQUENCER_DEFAULT`. ``netlist``:
+    also write the synthesised netlist (``write_verilog -noattr`` right after ``synth_*`` in
+    the same yosys run; ``report["netlist"]``) for gate-level simulation
+    (:mod:`synemu.boards.bitstream`)."""
+    from ..gateware.sequencer import SMEM_WORDS
     from ..sim.tools import yowasp_env
     b = get_board(board) if isinstance(board, str) else board
     if sys_hz is not None:
         b = b.with_clock(sys_hz)
-    spec = board_spec(b, config, baud)
-    need = bram_estimate(b.family, config, spec.tx_max)
+    if sequencer is None:
+        sequencer = SEQUENCER_DEFAULT[b.family]
+    spec = board_spec(b, config, baud, SMEM_WORDS[b.family] if sequencer else 0)
+    need = bram_estimate(b.family, config, spec.tx_max, spec.smem_words)
     have = b.resources["BRAM"]
     if need > have:
         raise BuildFailed(
             f"{b.name}: design does not fit: out of BRAM - the {config.lanes} lane memories of "
             f"{config.depth} x {config.device.state_width}-bit {config.device.name} state words "
-            f"plus link buffers need about {need} block RAMs, the {b.fpga} has {have} "
-            f"(use fewer synapses or a narrower device)")
+            f"plus link buffers{' and sample memory' if spec.smem_words and b.family == 'ecp5' else ''} "
+            f"need about {need} block RAMs, the {b.fpga} has {have} "
+            f"(use fewer synapses or a narrower device"
+            f"{', or build without the sequencer' if spec.smem_words else ''})")
     out = Path(out)
     bdir = out / f"build-{b.name}"
     if bdir.exists():
@@ -151,6 +173,8 @@ def build_board(board: str | Board, config: EngineConfig, out, *, baud: int | No
     kw = {"nextpnr_opts": opts}
     if b.family == "ice40":
         kw["synth_opts"] = ["-dsp"]     # map multipliers to SB_MAC16
+    if netlist:
+        kw["script_after_synth"] = f"write_verilog -noattr {NAME}.netlist.v"
     top = BoardTop(spec, make_core(spec) if make_core is not None else None)
     plan = plat.prepare(top, name=NAME, **kw)
     env = yowasp_env()
@@ -201,9 +225,12 @@ def build_board(board: str | Board, config: EngineConfig, out, *, baud: int | No
                          if k in ("SB_RAM40_4K", "SB_SPRAM256KA", "DP16KD", "TRELLIS_DPR16X4")},
         "synapse_updates_per_s": config.lanes * spec.clk_hz,
         "baud": int(round(spec.baud)), "uart_divisor": spec.divisor,
+        "sequencer": bool(spec.smem_words), "smem_words": spec.smem_words,
         "engine": config.to_dict(), "bitstream": str(bit), "build_dir": str(bdir),
         "seconds": round(seconds, 1),
     }
+    if netlist:
+        report["netlist"] = str(bdir / f"{NAME}.netlist.v")
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
     if not keep_going:
         check_timing(report)
@@ -254,7 +281,9 @@ def capacity_point(board: str, device: str, n: int, lanes: int, out: str,
                    engine: dict | None = None) -> dict:
     """One capacity point (a campaign task; JSON arguments and result): warm the YoWASP
     cache (:func:`synemu.sim.tools.warm_yowasp`), build the ``n x n`` array into ``out``
-    (timing failures reported, not raised) and return its row (see :func:`capacity_sweep`)."""
+    (timing failures reported, not raised) and return its row (see :func:`capacity_sweep`).
+    The engine is built host-mode only (no sample memory: ``synemu build --host-only``), so
+    the sweep measures what the array itself can reach."""
     from ..sim.tools import warm_yowasp, yowasp_tools
     from ..spec.registry import make_device
     b = get_board(board)
@@ -263,7 +292,7 @@ def capacity_point(board: str, device: str, n: int, lanes: int, out: str,
     row = {"board": b.name, "device": device, "rows": n, "cols": n, "lanes": lanes}
     warm_yowasp(yowasp_tools(b.family))
     try:
-        rep = build_board(b, cfg, out, keep_going=True)
+        rep = build_board(b, cfg, out, keep_going=True, sequencer=False)
     except BuildFailed as e:
         return {**row, "fits": False, "error": str(e)}
     r = rep["resources"]

@@ -33,7 +33,7 @@ def cmd_build(args):
     cfg = _engine_config(args, device_from_args(args))
     try:
         rep = build_board(args.board, cfg, args.out, baud=args.baud,
-                          keep_going=args.allow_timing_fail)
+                          keep_going=args.allow_timing_fail, sequencer=args.sequencer)
     except BuildFailed as e:
         emit({"command": "build", "ok": False, "error": str(e)}, f"build FAILED: {e}", args.json)
         return 1
@@ -44,7 +44,10 @@ def cmd_build(args):
                f"  Fmax {rep['fmax_mhz']} MHz, clock {rep['clock_mhz']:g} MHz: "
                f"{'met' if rep['timing_met'] else 'NOT MET'}\n"
                f"  {rep['synapse_updates_per_s'] / 1e6:g} M synapse-updates/s; UART "
-               f"{rep['baud']} baud\n  bitstream: {rep['bitstream']}")
+               f"{rep['baud']} baud; "
+               + (f"sample memory {rep['smem_words']} words + sequencer (run --mode "
+                  "resident|stream)" if rep["sequencer"] else "host mode only (--host-only)")
+               + f"\n  bitstream: {rep['bitstream']}")
     emit({"command": "build", "ok": True, **rep}, summary, args.json)
     return 0
 
@@ -241,6 +244,13 @@ def register(sub):
     b.add_argument("--baud", type=int, default=None, help="UART baud (default 1000000)")
     b.add_argument("--allow-timing-fail", action="store_true",
                    help="report, rather than fail on, a missed clock constraint")
+    seqg = b.add_mutually_exclusive_group()
+    seqg.add_argument("--sequencer", dest="sequencer", action="store_true", default=None,
+                      help="include the sample memory and on-chip sequencer (`synemu run "
+                           "--mode resident|stream`; default on ECP5 boards)")
+    seqg.add_argument("--host-only", dest="sequencer", action="store_false",
+                      help="no sample memory or sequencer: `synemu run --mode host` only "
+                           "(default on the iCE40UP5K, where the sequencer does not fit yet)")
     add_common(b, "build")
     b.set_defaults(func=cmd_build)
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import argparse
 
-__all__ = ["CommandError", "SynemuParser", "positive_int", "parse_param", "add_device_args",
+__all__ = ["run_json", "CommandError", "SynemuParser", "positive_int", "parse_param", "add_device_args",
            "add_common", "device_from_args", "json_requested"]
 
 
@@ -117,3 +117,24 @@ def run_tasks(args, tasks, desc: str, *, out=None):
                            f"others kept under {res.root}); first: "
                            f"{f['task']['label'] or f['task']['fn']}: {f['error']}", code=1)
     return res
+
+
+def run_json(argv) -> tuple[int, dict]:
+    """Run ``synemu ARGV --json`` in this process (its human-readable output suppressed);
+    returns (exit code, the JSON object it printed last). For scripts and benchmarks."""
+    import contextlib
+    import io
+    import json
+
+    from .main import main
+    argv = list(argv)
+    if "--json" not in argv:
+        argv.append("--json")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        rc = main(argv)
+    lines = buf.getvalue().strip().splitlines()
+    if not lines:
+        raise RuntimeError(f"synemu {' '.join(argv)} printed nothing (exit {rc})")
+    return rc, json.loads(lines[-1])
+

@@ -3,12 +3,12 @@
 All functions build combinational expressions; results carry an explicit shape.
 """
 
-from amaranth.hdl import Const, Mux, Value, unsigned
+from amaranth.hdl import Cat, Const, Mux, Value, unsigned
 from amaranth.hdl import signed as signed_shape
 
 from ..spec.fixed import IntFormat, Rounding
 
-__all__ = ["saturate", "round_shift", "tree_sum", "mul", "Rounding"]
+__all__ = ["saturate", "round_shift", "tree_sum", "mul", "mul_const", "Rounding"]
 
 
 def saturate(value, width: int, signed: bool = True) -> Value:
@@ -84,3 +84,21 @@ def mul(a, b, *, narrow: int = 3) -> Value:
         terms.append(term)
     total = tree_sum(terms)
     return total[:shape.width].as_signed() if shape.signed else total[:shape.width]
+
+
+def mul_const(a, k: int) -> Value:
+    """``a * k`` for an unsigned ``a`` and a constant ``k >= 0``, as a balanced sum of
+    shifted copies of ``a`` (one per set bit of ``k``): no DSP block (``synth_ice40 -dsp``
+    maps every ``$mul``, constant ones included, to an SB_MAC16). Width
+    ``len(a) + k.bit_length()`` bits."""
+    a = Value.cast(a)
+    if a.shape().signed:
+        raise TypeError("mul_const takes an unsigned operand")
+    if not isinstance(k, int) or k < 0:
+        raise ValueError(f"mul_const needs a constant k >= 0, not {k!r}")
+    width = len(a) + max(k.bit_length(), 1)
+    terms = [a << i for i in range(k.bit_length()) if k >> i & 1]
+    if not terms:
+        return Const(0, width)
+    return Cat(tree_sum(terms), Const(0, width))[:width]
+

@@ -12,7 +12,7 @@ top-level without waking Python for every clock.
 import struct
 
 from amaranth.hdl import Cat, Const, Module, Mux, Signal
-from amaranth.lib import stream, wiring
+from amaranth.lib import enum, stream, wiring
 from amaranth.lib.crc import catalog as crc_catalog
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
@@ -25,9 +25,10 @@ from ..link.protocol import (BAD, BUSY, CMDS, COUNTERS, COUNTERS_FMT, HELLO, NAK
                              LinkSpec, Reject)
 from ..spec.sequencer import JOB_FMT, STATUS_FMT, RecordLayout
 from .check import CommandCheck
+from .fixed import mul_const
 from .sequencer import SampleMemory, Sequencer, job_layout
 
-__all__ = ["UARTTx", "UARTRx", "LINK_CRC", "LinkTop", "SimHarness"]
+__all__ = ["UARTTx", "UARTRx", "LINK_CRC", "Verdict", "SeqGate", "LinkTop", "SimHarness"]
 
 #: The frames' CRC-32: CRC-32/ISO-HDLC (poly 0x04C11DB7, init and xor-out 0xFFFFFFFF,
 #: reflected in and out), i.e. :func:`zlib.crc32` as :func:`synemu.link.protocol.crc32`
@@ -125,6 +126,55 @@ class UARTRx(wiring.Component):
                 with m.Else():
                     m.d.sync += cnt.eq(cnt - 1)
         m.d.comb += self.data.payload.eq(shreg)
+        return m
+
+
+class Verdict(enum.Enum, shape=3):
+    """What :class:`SeqGate` decides for a received frame (LinkTop's reply in brackets)."""
+    ACCEPT = 0      #: execute it and store its reply (the reply)
+    CRC = 1         #: CRC failed (NAK)
+    REPLAY = 2      #: same seq as the last executed frame (its stored reply, again)
+    OLD = 3         #: behind the last executed frame: an old duplicate (OLD)
+    AHEAD = 4       #: ahead of a lost frame (NAK: the host resends from the lost one)
+    BUSY = 5        #: in order but the board cannot take it yet (BUSY; not executed)
+
+
+class SeqGate(wiring.Component):
+    """The link's acceptance rule (strict in-order, exactly-once; the rule of
+    :meth:`synemu.link.protocol.BoardModel._frame`), used by :class:`LinkTop`'s CHECK state.
+
+    Ports: ``check`` (in): a received frame is decided this clock; ``seq`` (in, 8 bits), its
+    sequence number; ``hello`` (in): it is a HELLO (always executed when its CRC is good);
+    ``crc_ok`` (in); ``busy`` (in): the frame's resources are in use; ``verdict`` (out,
+    :class:`Verdict`, combinational); ``last_seq`` / ``have_last`` (out, registers): the seq
+    of the last ACCEPTed frame, updated on the clock of a ``check`` that ACCEPTs.
+    """
+
+    check: In(1)
+    seq: In(8)
+    hello: In(1)
+    crc_ok: In(1)
+    busy: In(1)
+    verdict: Out(Verdict)
+    last_seq: Out(8)
+    have_last: Out(1)
+
+    def elaborate(self, platform):
+        m = Module()
+        diff = (self.seq - self.last_seq)[:8]
+        ordered = self.hello | ~self.have_last
+        with m.If(~self.crc_ok):
+            m.d.comb += self.verdict.eq(Verdict.CRC)
+        with m.Elif(~ordered & (diff == 0)):
+            m.d.comb += self.verdict.eq(Verdict.REPLAY)
+        with m.Elif(~ordered & (diff != 1)):
+            m.d.comb += self.verdict.eq(Mux(diff[7], Verdict.OLD, Verdict.AHEAD))
+        with m.Elif(~self.hello & self.busy):
+            m.d.comb += self.verdict.eq(Verdict.BUSY)
+        with m.Else():
+            m.d.comb += self.verdict.eq(Verdict.ACCEPT)
+            with m.If(self.check):
+                m.d.sync += [self.last_seq.eq(self.seq), self.have_last.eq(1)]
         return m
 
 
@@ -229,8 +279,7 @@ class LinkTop(wiring.Component):
         idx = Signal(range(4096))
         crc_rx = Signal(32)
         idle = Signal(range(s.idle_clks + 1))
-        last_seq = Signal(8)
-        have_last = Signal()
+        m.submodules.gate = gate = SeqGate()      # last_seq / have_last live there
         take = Signal()                         # this state consumes the queued byte
         byte = rxq.r_data
         got = Signal()
@@ -303,36 +352,55 @@ class LinkTop(wiring.Component):
                                seq.running, Const(0, 7), ~pend_valid, Const(0, 7))
             assert len(status_block) == 8 * n_stat
 
-            # frame fields (little-endian, see synemu.link.protocol / spec.sequencer)
+            # frame fields (little-endian, see synemu.link.protocol / spec.sequencer). The
+            # checks are exact but narrow: a field must first fit a + 1 bits (a = address
+            # width, W = 2**a words), so the sums and comparisons are a few bits wider than
+            # an address, not 32 (iCE40 logic budget)
+            def fits(v, n):
+                return v[n:] == 0 if len(v) > n else Const(1, 1)
             f_addr = head[:24]
             f_n = head[24:32]
             nwords = (length - 3) >> 1
-            wr_ok = (length >= 5) & length[0] & (f_addr + nwords <= W)
-            rd_ok = (length == 4) & (f_n != 0) & (f_n <= s.tx_max // 2) & (f_addr + f_n <= W)
+            addr_ok = fits(f_addr, A + 1)
+            fa = f_addr[:A + 1]
+            wr_ok = (length >= 5) & length[0] & addr_ok & (fa + nwords <= W)
+            rd_ok = ((length == 4) & (f_n != 0) & (f_n <= s.tx_max // 2) & addr_ok
+                     & (fa + f_n <= W))
             j_flags, j_rec, j_count = head[0:8], head[8:40], head[40:72]
             j_order, j_pred, j_ticks, j_seed = head[72:104], head[104:136], head[136:168], head[168:184]
-            lw = Const(3, 5)
+            c16 = j_count[:16]
+            lw = Const(3, 5)                 # the job's LFSR width: max(3, clog2(count + 1))
             for w in range(4, 17):
-                lw = Mux(j_count >= (1 << (w - 1)), w, lw)
+                lw = Mux(c16 >= (1 << (w - 1)), w, lw)
+            seed_len = Const(0, 5)           # bit length of the seed
+            for w in range(1, 17):
+                seed_len = Mux(j_seed[w - 1], w, seed_len)
             is_order, is_lfsr, is_pred = j_flags[1], j_flags[2], j_flags[3]
-            job_ok = ((j_flags < 16) & ~(is_order & is_lfsr) & (j_count != 0)
-                      & (j_count < (1 << 16)) & (j_rec + j_count * rw <= W)
-                      & (~is_order | (j_order + j_count <= W))
-                      & (~is_pred | (j_pred + j_count <= W))
-                      & (j_ticks < (1 << cfg.tick_width))
-                      & (~is_lfsr | ((j_seed != 0) & ((j_seed >> lw) == 0))))
+            rec_end = Signal(max(A + 2, 17 + rw.bit_length()))
+            order_end, pred_end = Signal(A + 2), Signal(A + 2)
+            m.d.comb += [rec_end.eq(j_rec[:A + 1] + mul_const(c16, rw)),
+                         order_end.eq(j_order[:A + 1] + c16), pred_end.eq(j_pred[:A + 1] + c16)]
+            job_ok = ((j_flags < 16) & ~(is_order & is_lfsr) & (c16 != 0)
+                      & fits(j_count, 16) & fits(j_rec, A + 1) & (rec_end <= W)
+                      & (~is_order | (fits(j_order, A + 1) & (order_end <= W)))
+                      & (~is_pred | (fits(j_pred, A + 1) & (pred_end <= W)))
+                      & fits(j_ticks, cfg.tick_width)
+                      & (~is_lfsr | ((j_seed != 0) & (seed_len <= lw))))
 
             def ranges(j, valid):
                 """(lo, hi) sample-memory ranges a queued/running job uses (empty if not)."""
-                out = [(j.rec_base, j.rec_base + j.count * rw, valid),
-                       (j.order_base, j.order_base + j.count, valid & j.flags[1]),
-                       (j.pred_base, j.pred_base + j.count, valid & j.flags[3])]
-                return out
-            # the range a SMEM_WRITE / SMEM_READ touches (BUSY while a job uses any of it)
-            w_lo, w_hi = f_addr, f_addr + Mux(typ == SMEM_READ, f_n, nwords)
+                return [(j.rec_base, j.rec_end, valid),
+                        (j.order_base, j.order_end, valid & j.flags[1]),
+                        (j.pred_base, j.pred_end, valid & j.flags[3])]
+            # the range a SMEM_WRITE / SMEM_READ touches (BUSY while a job uses any of it);
+            # an address beyond a + 1 bits overlaps nothing (every range ends <= W)
+            w_lo = fa
+            w_hi = Signal(A + 2)
+            m.d.comb += w_hi.eq(fa + Mux(typ == SMEM_READ, f_n, nwords))
             overlap = Const(0, 1)
             for lo, hi, v in ranges(seq.cur, seq.running) + ranges(pend, pend_valid):
                 overlap = overlap | (v & (w_lo < hi) & (lo < w_hi))
+            overlap = overlap & addr_ok
             jobs_active = seq.running | pend_valid
             mem_word = Signal(16)
             n_left = Signal(9)
@@ -397,27 +465,28 @@ class LinkTop(wiring.Component):
 
             with m.State("CHECK"):
                 m.d.sync += [rd_addr.eq(0), idx.eq(0)]
-                diff = (seq_no - last_seq)[:8]
                 busy_now = Const(0, 1)
                 if W:
                     busy_now = ((typ == CMDS) & jobs_active | (typ == SEQ_RUN) & pend_valid
                                 | ((typ == SMEM_WRITE) | (typ == SMEM_READ)) & overlap)
-                with m.If(crc_rx != rx_crc.crc):
+                m.d.comb += [gate.check.eq(1), gate.seq.eq(seq_no), gate.hello.eq(typ == HELLO),
+                             gate.crc_ok.eq(crc_rx == rx_crc.crc), gate.busy.eq(busy_now)]
+                v = gate.verdict
+                with m.If(v == Verdict.CRC):
                     m.d.sync += crc_errors.eq(crc_errors + 1)
                     short_reply(NAK)
-                with m.Elif((typ != HELLO) & have_last & (seq_no == last_seq)):
+                with m.Elif(v == Verdict.REPLAY):
                     m.d.sync += [replays.eq(replays + 1), short.eq(0)]
                     m.next = "TX"
-                with m.Elif((typ != HELLO) & have_last & (diff != 1)):
-                    # out of order: an old duplicate (already executed) or ahead of a lost
-                    # frame (not executed: the host resends from the lost one)
-                    short_reply(Mux(diff[7], OLD, NAK))
-                with m.Elif((typ != HELLO) & busy_now):
+                with m.Elif(v == Verdict.OLD):
+                    short_reply(OLD)              # an old duplicate (already executed)
+                with m.Elif(v == Verdict.AHEAD):
+                    short_reply(NAK)              # ahead of a lost frame (not executed)
+                with m.Elif(v == Verdict.BUSY):
                     short_reply(BUSY)
-                with m.Else():
-                    m.d.sync += [frames.eq(frames + 1), short.eq(0), last_seq.eq(seq_no),
-                                 have_last.eq(1), r_seq.eq(seq_no), r_len.eq(0),
-                                 snap_cycles.eq(cycles), snap_busy.eq(busy_cycles)]
+                with m.Else():                    # ACCEPT (the gate stores seq_no)
+                    m.d.sync += [frames.eq(frames + 1), short.eq(0), r_seq.eq(seq_no),
+                                 r_len.eq(0), snap_cycles.eq(cycles), snap_busy.eq(busy_cycles)]
                     with m.Switch(typ):
                         with m.Case(HELLO):
                             m.d.sync += r_type.eq(HELLO | 0x80)
@@ -454,7 +523,10 @@ class LinkTop(wiring.Component):
                                                  pend.order_base.eq(j_order),
                                                  pend.pred_base.eq(j_pred),
                                                  pend.ticks.eq(j_ticks),
-                                                 pend.lfsr_seed.eq(j_seed)]
+                                                 pend.lfsr_seed.eq(j_seed),
+                                                 pend.rec_end.eq(rec_end),
+                                                 pend.order_end.eq(order_end),
+                                                 pend.pred_end.eq(pred_end)]
                                     m.next = "COPY_STATUS"
                             with m.Case(SMEM_WRITE):
                                 with m.If(~wr_ok):
@@ -487,21 +559,21 @@ class LinkTop(wiring.Component):
                     with m.If(r_len == len(hello) - 1):
                         m.next = "TX"
 
-            with m.State("COPY_CNT"):
-                m.d.comb += [tx_w.data.eq(counter_block.word_select(r_len[:6], 8)),
-                             tx_w.en.eq(1)]
-                m.d.sync += r_len.eq(r_len + 1)
-                with m.If(r_len == n_cnt - 1):
-                    m.next = "TX"
-
-            if W:
-                with m.State("COPY_STATUS"):
-                    m.d.comb += [tx_w.data.eq(status_block.word_select(r_len[:6], 8)),
+            # a register block into txbuf, byte by byte: the counters, or (with a sample
+            # memory) the sequencer status stored after them in one vector
+            blocks = counter_block if status_block is None else Cat(counter_block, status_block)
+            copies = [("COPY_CNT", 0, n_cnt)]
+            if status_block is not None:
+                copies.append(("COPY_STATUS", n_cnt, n_stat))
+            for state, base, n in copies:
+                with m.State(state):
+                    m.d.comb += [tx_w.data.eq(blocks.word_select(r_len[:7] + base, 8)),
                                  tx_w.en.eq(1)]
                     m.d.sync += r_len.eq(r_len + 1)
-                    with m.If(r_len == n_stat - 1):
+                    with m.If(r_len == n - 1):
                         m.next = "TX"
 
+            if W:
                 # SMEM_WRITE: payload bytes 3.. (lo, hi) -> words at l_addr..; rxbuf reads
                 # take a clock (rd_addr is set one state ahead of the data)
                 with m.State("SMW_LO"):
@@ -646,11 +718,13 @@ class SimHarness(wiring.Component):
     ``in_data`` (byte 0 in bits 0..7); they are sent in order. Board -> host: received bytes
     accumulate in ``out_data`` (byte i in bits 8i..8i+7), ``out_count`` of them;
     ``out_clear`` empties the buffer (a byte arriving in the same clock is kept as byte 0);
-    ``out_overflow`` latches if a byte arrived with the buffer full.
+    ``out_overflow`` latches if a byte arrived with the buffer full. ``core``: the board
+    side, an Elaboratable with 1-bit ``rx`` / ``tx`` (default ``LinkTop(spec)``; e.g. a
+    gate-level netlist or bitstream of the board top, :mod:`synemu.boards.bitstream`).
     """
 
-    def __init__(self, spec: LinkSpec, window: int = 64):
-        self.spec, self.window = spec, window
+    def __init__(self, spec: LinkSpec, window: int = 64, core=None):
+        self.spec, self.window, self.core = spec, window, core
         W = window
         super().__init__({
             "in_data": In(8 * W), "in_len": In(range(W + 1)), "in_load": In(1),
@@ -663,7 +737,7 @@ class SimHarness(wiring.Component):
     def elaborate(self, platform):
         s, W = self.spec, self.window
         m = Module()
-        m.submodules.top = top = LinkTop(s)
+        m.submodules.top = top = LinkTop(s) if self.core is None else self.core
         m.submodules.htx = htx = UARTTx(s.divisor)
         m.submodules.hrx = hrx = UARTRx(s.divisor)
         m.d.comb += [top.rx.eq(htx.tx), hrx.rx.eq(top.tx),

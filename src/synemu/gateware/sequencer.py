@@ -17,7 +17,9 @@ writes the prediction back and issues TICK. Cycles per sample: the engine's LEAR
 
 from __future__ import annotations
 
-from amaranth.hdl import Array, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
+import math
+
+from amaranth.hdl import Array, Cat, ClockSignal, Const, Instance, Module, Mux, Signal, signed, unsigned
 from amaranth.lib import data, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -27,6 +29,7 @@ from ..spec.fixed import clog2
 from ..spec.lfsr import galois_mask
 from ..spec.sequencer import SMEM_WIDTH, JobFlag, RecordLayout
 from .engine import command_layout, x_chunk_layout
+from .fixed import mul_const
 
 __all__ = ["SampleMemory", "Sequencer", "job_layout", "SPRAM_WORDS", "SMEM_WORDS"]
 
@@ -41,11 +44,15 @@ def _addr_width(words: int) -> int:
 
 
 def job_layout(config: EngineConfig, words: int) -> data.StructLayout:
+    """A job's fields (:class:`~synemu.spec.sequencer.SeqJob`) as the board holds them, plus
+    the ends (exclusive, ``a + 1`` bits) of the record, order and prediction ranges,
+    computed once when the link accepts the job (for the overlap checks)."""
     a = _addr_width(words)
     return data.StructLayout({
         "flags": unsigned(4), "rec_base": unsigned(a), "count": unsigned(16),
         "order_base": unsigned(a), "pred_base": unsigned(a),
         "ticks": unsigned(config.tick_width), "lfsr_seed": unsigned(16),
+        "rec_end": unsigned(a + 1), "order_end": unsigned(a + 1), "pred_end": unsigned(a + 1),
     })
 
 
@@ -201,7 +208,7 @@ class Sequencer(wiring.Component):
 
             with m.State("RECORD"):
                 addr = Signal(a)
-                m.d.comb += [addr.eq(job.rec_base + k * rw), self.mem_addr.eq(addr),
+                m.d.comb += [addr.eq(job.rec_base + mul_const(k, rw)), self.mem_addr.eq(addr),
                              self.mem_re.eq(1)]
                 m.d.sync += [ptr.eq(addr + 1), words_left.eq(rw - 1), chunk.eq(0),
                              nbits.eq(0), buf.eq(0), inflight.eq(0)]
@@ -227,7 +234,11 @@ class Sequencer(wiring.Component):
                 kept = Signal(range(W + 1))
                 m.d.comb += kept.eq(nbits - Mux(emit, CB, 0))
                 shifted = Mux(emit, buf >> CB, buf)
-                landed = Mux(inflight, (self.mem_rdata << kept)[:W], 0)
+                # the fill level is always a multiple of g = gcd(CB, 16) bits: say so, and
+                # the shifter has only W / g positions
+                gb = (math.gcd(CB, SMEM_WIDTH)).bit_length() - 1
+                kept_al = Cat(Const(0, gb), kept[gb:]) if gb else kept
+                landed = Mux(inflight, (self.mem_rdata << kept_al)[:W], 0)
                 n_after = Signal(range(W + SMEM_WIDTH + 1))
                 m.d.comb += n_after.eq(kept + Mux(inflight, SMEM_WIDTH, 0))
                 issue = (words_left != 0) & (n_after + SMEM_WIDTH <= W)

@@ -470,6 +470,13 @@ class LinkHost:
             raise LinkError("the board runs a different design (" + "; ".join(diffs) +
                             f"); rebuild with: synemu build --device {c.device.name} "
                             f"--rows {c.rows} --cols {c.cols} --lanes {c.lanes}")
+        if s.smem_words and caps.smem_words != s.smem_words:
+            raise LinkError(
+                f"the board's design has {'no' if not caps.smem_words else caps.smem_words} "
+                f"sample-memory words, the host expects {s.smem_words}: "
+                + ("it was built without the sequencer (--host-only); use --mode host or "
+                   "rebuild with synemu build --sequencer" if not caps.smem_words else
+                   "rebuild the bitstream for this board"))
         self.caps = caps
         return caps
 

@@ -329,15 +329,17 @@ class GoldenSNN:
     # -- whole samples --------------------------------------------------------------------
     def present(self, R, learn: bool, code: int | None = None) -> np.ndarray:
         """PIX all columns, ``steps`` STEPs (learning code ``code``, default ``config.code``;
-        0 when not learning), END; returns the spike counts per neuron."""
+        0 when not learning), END; returns the spike counts per neuron. ``last_winners``
+        then holds the STEP responses (``winner + 1``, 0: no spike), one per step."""
         cfg = self.config
         code = (cfg.code if code is None else code) if learn else 0
         _chk("learning code", code, 1 if learn else 0, self.dev.n_codes - 1)
         self.load(R)
         counts = np.zeros(cfg.n_neurons, dtype=np.int64)
+        self.last_winners = resp = np.zeros(cfg.steps, dtype=np.int64)
         if self.strict:
-            for _ in range(cfg.steps):
-                r = self.step(code)
+            for t in range(cfg.steps):
+                r = resp[t] = self.step(code)
                 if r:
                     counts[r - 1] += 1
             self.end(learn)
@@ -349,6 +351,7 @@ class GoldenSNN:
             w = self._integrate(Y[t])
             if w >= 0:
                 counts[w] += 1
+                resp[t] = w + 1
                 if learn:
                     self.engine.x[:] = X[t]
                     self._spike(w, code)
