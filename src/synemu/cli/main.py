@@ -20,7 +20,7 @@ from pathlib import Path
 
 from ..runtime.report import dumps, emit, file_stem, out_dir, save_json
 from .common import (CommandError, SynemuParser, add_campaign_args, add_common, add_device_args,
-                     device_from_args, positive_int)
+                     device_from_args, parse_param, positive_int)
 
 __all__ = ["main", "build_parser", "add_device_args", "device_from_args"]
 
@@ -154,6 +154,11 @@ def cmd_verify(args):
         raise ValueError(f"--seeds must be at least 1, not {args.seeds}")
     if args.ops < 1:
         raise ValueError(f"--ops must be at least 1, not {args.ops}")
+    if args.netlist or args.bitstream or args.board:
+        return _verify_netlist(args)
+    if args.engine:
+        raise ValueError("--engine is for the gate-level checks (--netlist, --bitstream, "
+                         "--board)")
     if args.driver is None:              # the backend's own: native on Verilator
         args.driver = "cocotb" if args.backend == "icarus" else "native"
     if args.backend == "icarus" and args.driver != "cocotb":
@@ -264,6 +269,115 @@ def cmd_verify(args):
     return 1 if failed_seeds else 130 if interrupted else 0
 
 
+def _verify_netlist(args):
+    """``verify --netlist FAMILY`` (the engine's gate-level netlist on Icarus), with
+    ``--board`` (the board top's netlist through the UART link) or ``--bitstream`` (the
+    iCE40 bitstream, icebox_vlog, through the UART link): every seed's stream continues
+    from the previous one's state in one simulation."""
+    from ..spec.engine import EngineConfig
+    from ..sim import netlist as N
+    from ..sim.lockstep import random_commands
+    family = args.netlist
+    if args.bitstream:
+        family = family or "ice40"
+        if family != "ice40":
+            raise ValueError(f"--bitstream: bitstream simulation exists for iCE40 only "
+                             f"(IceStorm's icebox_vlog), not {family}; check ECP5 boards "
+                             f"with --netlist ecp5 --board BOARD")
+    board = None
+    if args.board or args.bitstream:
+        from ..boards.platforms import get_board
+        board = get_board(args.board or {"ice40": "icebreaker", "ecp5": "ulx3s-85f"}[
+            family or "ice40"])
+        if family is None:
+            family = board.family
+        if board.family != family:
+            raise ValueError(f"--board {board.name} is an {board.family} board, not {family}")
+    if args.waves or args.wave_window:
+        raise ValueError("--netlist/--bitstream write no waves: leave out --waves")
+    device = device_from_args(args)
+    from .boards import _engine_overrides
+    engine = {**dict(rows=args.rows, cols=args.cols, lanes=args.lanes,
+                     rounding=args.rounding, eta=args.eta, seed=args.engine_seed),
+              **_engine_overrides(args)}
+    config = EngineConfig(device=device, **engine)
+    from ..sim.limits import check_sim_size
+    check_sim_size(config, "icarus", force=args.force)
+    source = "bitstream" if args.bitstream else "board-netlist" if board else "netlist"
+    try:
+        if source == "netlist":
+            from ..sim.icarus import require
+            require()
+        elif source == "bitstream":
+            from ..boards.bitstream import require_icestorm
+            require_icestorm()
+    except RuntimeError as e:
+        raise CommandError(str(e)) from None
+    from ..sim.verilator import _build_root
+    _build_root(None)
+    streams = [random_commands(config, seed, args.ops) for seed in range(args.seeds)]
+    t0 = time.perf_counter()
+    info = {}
+    try:
+        if source == "netlist":
+            nl = N.engine_netlist(config, family)
+            t_build = time.perf_counter() - t0
+            t1 = time.perf_counter()
+            reports = N.netlist_lockstep(config, streams, family)
+            info = {"cells": nl.cells, "synth_seconds": nl.seconds}
+        else:
+            from ..boards.bitstream import BitstreamError, board_lockstep
+            try:
+                reports, info = board_lockstep(
+                    board, config, streams,
+                    source="bitstream" if source == "bitstream" else "netlist",
+                    snapshot_every=max(1, args.ops // 4))
+            except BitstreamError as e:
+                raise CommandError(str(e)) from None
+            t_build = time.perf_counter() - t0 - info["sim_seconds"]
+            t1 = time.perf_counter() - info["sim_seconds"]
+    except N.NetlistError as e:
+        raise CommandError(str(e), code=1) from None
+    secs = max(time.perf_counter() - t1, 1e-9)
+    total = {k: sum(getattr(r, k) for r in reports) for k in ("commands", "compared_words")}
+    total["cycles"] = reports[-1].cycles if reports else 0
+    failed = [i for i, r in enumerate(reports) if not r.ok]
+    first = ({"seed": failed[0], **reports[failed[0]].to_dict()["mismatches"][0]}
+             if failed else None)
+    what = {"netlist": f"the {family} netlist of the engine (yosys {N.SYNTH_COMMANDS[family]}, "
+                       f"vendor cell models, Icarus)",
+            "board-netlist": f"the {board.name if board else ''} board top's {family} netlist "
+                             f"through the UART link (Verilator)",
+            "bitstream": f"the {board.name if board else ''} bitstream (iceunpack + icebox_vlog) "
+                         f"through the UART link (Verilator)"}[source]
+    result = {"command": "verify", "ok": not failed, "device": args.device,
+              "preset": args.preset, "netlist": family, "source": source,
+              "board": board.name if board else None, "rows": args.rows, "cols": args.cols,
+              "lanes": args.lanes, "seeds": args.seeds, "ops": args.ops, **total,
+              "mismatches": len(failed), "failed_seeds": failed, "first_mismatch": first,
+              "seconds": secs, "build_seconds": round(t_build, 2),
+              "commands_per_s": total["commands"] / secs,
+              "cycles_per_s": total["cycles"] / secs, "cells": info.get("cells", {})}
+    if source != "netlist":
+        result.update(uart_divisor=info["uart_divisor"], clock_mhz=info["clock_mhz"])
+    verdict = "PASS: bit-exact" if not failed else f"FAIL on seeds {failed}"
+    checked = ("every synapse, input, counter and LFSR compared after each command"
+               if source == "netlist" else
+               "every response compared, every synapse word, time and samples read back "
+               f"over the link every {max(1, args.ops // 4)} commands")
+    summary = (f"verify {args.device} on {what}: {args.rows}x{args.cols} array, {args.lanes} "
+               f"lanes, {args.seeds} seeds x {args.ops} commands\n"
+               f"  {total['commands']} commands; {checked} ({total['compared_words']} "
+               f"synapse-word comparisons); {total['cycles']} clock cycles; {secs:.1f} s "
+               f"({total['commands'] / secs:,.0f} commands/s); build {t_build:.0f} s\n"
+               f"  cells: {', '.join(f'{k} {v}' for k, v in result['cells'].items())}\n"
+               f"  {verdict}")
+    if first:
+        summary += f"\n  first mismatch: {first}"
+    emit(result, summary, args.json)
+    return 1 if failed else 0
+
+
 # -- train ----------------------------------------------------------------------------------
 def cmd_train(args):
     from ..spec.registry import get_plugin, load_object
@@ -372,6 +486,19 @@ def build_parser() -> argparse.ArgumentParser:
                         "Icarus: FST (in this process: --workers 1; every seed is rerun)")
     v.add_argument("--wave-window", type=_parse_window, default=None, metavar="START:STOP",
                    help="native driver: dump waves only for commands START..STOP-1 of each seed")
+    v.add_argument("--netlist", choices=["ice40", "ecp5"], default=None,
+                   help="gate-level: the engine synthesised as for the board (synth_ice40 -dsp "
+                        "/ synth_ecp5), simulated with the vendor cell models on Icarus; with "
+                        "--board: the board top's netlist through the UART link")
+    v.add_argument("--bitstream", action="store_true",
+                   help="iCE40: the board's bitstream (iceunpack + icebox_vlog, `apt-get "
+                        "install fpga-icestorm`) through the UART link (default board "
+                        "icebreaker)")
+    v.add_argument("--board", default=None,
+                   help="with --netlist/--bitstream: the board whose top-level is checked")
+    v.add_argument("--engine", type=parse_param, action="append", default=[],
+                   metavar="KEY=VALUE", help="with --netlist/--bitstream/--board: engine "
+                   "parameter override, e.g. x_width=2 (repeatable)")
     add_common(v, "runs")
     add_campaign_args(v)
     v.set_defaults(func=cmd_verify)
@@ -410,6 +537,10 @@ def build_parser() -> argparse.ArgumentParser:
 
     from . import boards
     boards.register(sub)
+    from . import mutate
+    mutate.register(sub)
+    from . import formal
+    formal.register(sub)
     _register_devices(sub)
     return p
 

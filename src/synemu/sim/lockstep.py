@@ -21,7 +21,8 @@ import numpy as np
 
 from ..spec.engine import Command, EngineConfig, GoldenEngine, Op
 
-__all__ = ["Snapshot", "Mismatch", "LockstepReport", "random_commands", "n_responses",
+__all__ = ["Snapshot", "Mismatch", "LockstepReport", "random_commands", "directed_commands",
+           "n_responses",
            "compare", "run_lockstep", "verilator_lockstep", "cocotb_lockstep"]
 
 
@@ -128,6 +129,115 @@ def random_commands(config: EngineConfig, seed: int, n: int, *, weights=None) ->
             out.append(Command(op, 0, 0, int(rng.integers(config.rows))))
         else:
             out.append(Command(op, r, c, 0))
+    return out
+
+
+def directed_commands(config: EngineConfig, seed: int = 0) -> list[Command]:
+    """A deterministic edge-value stream touching every op and every synapse.
+
+    Per round, every synapse is written with a rail state word (each field at min, max,
+    0, +1 or -1, rotated over the synapses) and read back; then UPDATE of each synapse
+    and UPD_ROW / UPD_COL / HEBB_ROW of each row / column with every rail pulse (min, max,
+    0, +1, -1, min+1, max-1); inputs at their rails (LOAD_X of every column), FORWARD,
+    LEARN of every label, SAMPLE, and TICKs of 0, 1, 2, 3, 255, 2**16-1 and the maximum.
+    Then: junk in every field an op ignores; each state field alone at the device's
+    integer parameters -2..+1 (thresholds such as an endurance count), written and pulsed
+    both ways in every lane; extreme inputs on large weights. ``seed`` only permutes which rail word goes to which synapse (seed 0: a fixed
+    rotation), so a few seeds give different rail combinations."""
+    rng = np.random.default_rng(seed)
+    dev = config.device
+    pf, xf = dev.pulse_fmt, config.x_fmt
+
+    def rails(fmt):
+        v = [fmt.min, fmt.max, 0, 1, fmt.min + 1, fmt.max - 1] + ([-1] if fmt.signed else [])
+        return [int(a) for a in dict.fromkeys(min(max(a, fmt.min), fmt.max) for a in v)]
+
+    pulses = rails(pf)
+    xs = rails(xf)
+    # state fields also take the device's integer parameters -1/0/+1 (thresholds such as
+    # an endurance count) where they fit the field
+    params = [v for v in dev.params().values() if isinstance(v, int) and not isinstance(v, bool)]
+
+    def field_rails_of(fmt):
+        extra = [p + d for p in params for d in (-2, -1, 0, 1) if fmt.min <= p + d <= fmt.max]
+        return list(dict.fromkeys(rails(fmt) + extra))
+
+    field_rails = [field_rails_of(f.fmt) for f in dev.fields]
+    n_words = max(len(r) for r in field_rails) if field_rails else 1
+
+    def word(k):
+        st = {f.name: np.array(r[(k * (i + 1) + i) % len(r)], dtype=np.int64)
+              for i, (f, r) in enumerate(zip(dev.fields, field_rails))}
+        return int(dev.pack(st))
+
+    big = (1 << config.tick_width) - 1
+    ticks = [t for t in dict.fromkeys([0, 1, 2, 3, 255, 65535, big]) if t <= big]
+    syn = [(r, c) for r in range(config.rows) for c in range(config.cols)]
+    out = []
+    for rnd in range(n_words + 1):
+        perm = rng.permutation(len(syn)) if seed else np.arange(len(syn))
+        for k, (r, c) in enumerate(syn):                      # rail states, read back
+            out.append(Command(Op.WRITE, r, c, word(rnd + int(perm[k]))))
+        for r, c in syn:
+            out.append(Command(Op.READ, r, c, 0))
+        p = pulses[rnd % len(pulses)]
+        for k, (r, c) in enumerate(syn):                      # single-synapse pulses
+            out.append(Command(Op.UPDATE, r, c, pulses[(rnd + k) % len(pulses)]))
+        for r in range(config.rows):
+            out.append(Command(Op.UPD_ROW, r, 0, p))
+        for c in range(config.cols):
+            out.append(Command(Op.UPD_COL, 0, c, pulses[(rnd + c + 1) % len(pulses)]))
+        for c in range(config.cols):                          # inputs at the rails
+            out.append(Command(Op.LOAD_X, 0, c, xs[(rnd + c) % len(xs)] if rnd % 3 else
+                               (0 if c % 2 else xs[rnd % len(xs)])))
+        for r in range(config.rows):
+            out.append(Command(Op.HEBB_ROW, r, 0, pulses[(rnd + r + 2) % len(pulses)]))
+        out.append(Command(Op.FORWARD))
+        for lab in range(config.rows):
+            out.append(Command(Op.LEARN, 0, 0, (lab + rnd) % config.rows))
+        out.append(Command(Op.SAMPLE))
+        out.append(Command(Op.TICK, 0, 0, ticks[rnd % len(ticks)]))
+    for t in ticks:                                           # every tick length once
+        out.append(Command(Op.TICK, 0, 0, t))
+    # junk in the fields an op ignores (READ/FORWARD/SAMPLE arg, LOAD_X/UPD_ROW/UPD_COL/
+    # TICK/LEARN row or col at their field maxima): the hardware must ignore them too
+    rmax, cmax = (1 << config.row_width) - 1, (1 << config.col_width) - 1
+    amax = (1 << config.arg_width) - 1
+    junk = [amax, amax >> 1, 1, 1 << (config.arg_width - 1)]
+    for k, (r, c) in enumerate(syn[:max(1, min(len(syn), 8))]):
+        j = junk[k % len(junk)]
+        out += [Command(Op.READ, r, c, j), Command(Op.SAMPLE, rmax, cmax, j),
+                Command(Op.LOAD_X, rmax, c, xs[k % len(xs)]),
+                Command(Op.UPD_ROW, r, cmax, pulses[k % len(pulses)]),
+                Command(Op.UPD_COL, rmax, c, pulses[(k + 1) % len(pulses)]),
+                Command(Op.HEBB_ROW, r, cmax, pulses[(k + 2) % len(pulses)]),
+                Command(Op.TICK, rmax, cmax, ticks[k % len(ticks)]),
+                Command(Op.FORWARD, rmax, cmax, j),
+                Command(Op.LEARN, rmax, cmax, k % config.rows)]
+    # each field alone at a parameter threshold (-1/0/+1), the others at their initial
+    # value, then pulsed both ways (a counter crossing a device threshold, e.g. endurance)
+    init = {f.name: f.init for f in dev.fields}
+    for i, f in enumerate(dev.fields):
+        extra = [v for v in field_rails[i] if v not in rails(f.fmt)]
+        for k, v in enumerate(extra):
+            st = {g.name: np.array(v if g.name == f.name else init[g.name], dtype=np.int64)
+                  for g in dev.fields}
+            for c in range(config.lanes):                     # in every lane
+                r = k % config.rows
+                for p in (pf.max, pf.min, 1, -1):
+                    out += [Command(Op.WRITE, r, c, int(dev.pack(st))),
+                            Command(Op.UPDATE, r, c, p)]
+                out += [Command(Op.WRITE, r, c, int(dev.pack(st))), Command(Op.TICK, 0, 0, 1),
+                        Command(Op.SAMPLE)]
+    for v in (xf.max, xf.min):                                # extreme inputs, big weights
+        for c in range(config.cols):
+            out.append(Command(Op.LOAD_X, 0, c, v))
+        for k, (r, c) in enumerate(syn):
+            out.append(Command(Op.WRITE, r, c, word(k)))
+        out.append(Command(Op.FORWARD))
+        for lab in range(config.rows):
+            out.append(Command(Op.LEARN, 0, 0, lab))
+            out.append(Command(Op.SAMPLE))
     return out
 
 

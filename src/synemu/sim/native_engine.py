@@ -74,9 +74,14 @@ class NativeEngineSession:
 
     what = "native Verilator engine simulation"
 
-    def __init__(self, config: EngineConfig, *, waves: bool | str = False):
+    def __init__(self, config: EngineConfig, *, waves: bool | str = False, build=None,
+                 pins: dict | None = None):
         self.config = c = config
-        self.build = engine_native_build(config, waves=waves)
+        #: ``build``: another native build of the same engine interface (e.g. the mutant
+        #: schema of :mod:`synemu.sim.mutate`); ``pins``: extra input ports set to these
+        #: values after every reset (the reset itself runs with every input at 0)
+        self.build = build if build is not None else engine_native_build(config, waves=waves)
+        self.pins = dict(pins or {})
         self.model = None
         self.restart()
         self._sh_row = OP_WIDTH
@@ -100,6 +105,8 @@ class NativeEngineSession:
             direct.append("dev_rng")
         m.snap_config([("peek_addr", "peek_words", c.depth), ("peek_x_addr", "peek_x", c.chunks)],
                       direct)
+        for name, value in self.pins.items():
+            m.set(name, value)
         self.wave_path: Path | None = None
         self._commands = 0
         self._window: tuple[int, int | None] | None = None
