@@ -82,13 +82,15 @@ class NativeLink:
     real_time = False
     what = "native Verilator link simulation"
 
-    def __init__(self, spec: LinkSpec, *, waves=None):
+    def __init__(self, spec: LinkSpec, *, waves=None, build=None, warmup: int = 0):
         from ..sim.native import NativeModel
         self.spec = spec
         fmt = False
         if waves:
             fmt = {".vcd": "vcd", ".fst": "fst"}.get(os.path.splitext(str(waves))[1], True)
-        self.build = harness_native_build(spec, waves=fmt)
+        # ``build``: another native harness build with the same byte pipe (a chip netlist or
+        # bitstream in SimHarness, synemu.boards.bitstream); ``warmup`` clocks run first
+        self.build = build if build is not None else harness_native_build(spec, waves=fmt)
         self.model = NativeModel(self.build)
         self.model.reset()
         window = self.model.pipe_init()
@@ -99,6 +101,8 @@ class NativeLink:
         if waves:
             self.wave_path = self.model.trace_open(waves)
             self.model.trace(True)
+        if warmup:
+            self.model.clock(warmup)
         self._buf = bytearray()
         self._linger = _linger(spec)
         self._cycle = self.model.cycle

@@ -39,6 +39,7 @@ from amaranth.hdl import Elaboratable
 from ..spec.engine import Command, EngineConfig, GoldenEngine, Op
 from ..sim.lockstep import LockstepReport, Mismatch, Snapshot, compare, n_responses
 from ..sim.netlist import cell_models, cell_types, check_models
+from .backend import NativeLink
 from .platforms import Board, get_board
 
 __all__ = ["BitstreamError", "ICESTORM_HINT", "SOURCES", "require_icestorm", "board_build",
@@ -421,51 +422,15 @@ def chip_harness_build(report: dict, source: str, *, models: str | None = None,
     return build, spec, cells
 
 
-class ChipLink:
-    """Byte pipe (``write``/``read``/``flush_input``) to a chip harness build: the
-    :class:`~synemu.boards.backend.NativeLink` of the RTL board simulation on another
-    build; ``warmup`` clocks run first (the board's power-on reset: PLL lock, the block
-    RAM wait)."""
-
-    real_time = False
+class ChipLink(NativeLink):
+    """The :class:`~synemu.boards.backend.NativeLink` byte pipe on a chip harness build (a
+    board netlist or bitstream inside SimHarness); ``warmup`` clocks run first (the board's
+    power-on reset: PLL lock, the block RAM wait; default 100 us + 64 clocks)."""
 
     def __init__(self, build, spec, *, warmup: int | None = None, what: str = "chip"):
-        from ..sim.native import NativeModel
-        from .backend import WINDOW, _linger
-        self.spec, self.build, self.what = spec, build, f"{what} simulation"
-        self.model = NativeModel(build)
-        self.model.reset()
-        window = self.model.pipe_init()
-        if window != WINDOW:
-            self.model.close()
-            raise RuntimeError(f"{self.what}: harness window {window}, expected {WINDOW}")
-        self.model.clock(warmup if warmup is not None else int(100e-6 * spec.clk_hz) + 64)
-        self._buf = bytearray()
-        self._linger = _linger(spec)
-
-    @property
-    def cycle(self) -> int:
-        return self.model.cycle
-
-    def write(self, data: bytes):
-        self.model.pipe_write(bytes(data))
-
-    def read(self, n: int, timeout: float) -> bytes:
-        if len(self._buf) < n:
-            self._buf += self.model.pipe_read(n - len(self._buf),
-                                              max(1, int(timeout * self.spec.clk_hz)),
-                                              self._linger)
-        out, self._buf = bytes(self._buf[:n]), self._buf[n:]
-        return out
-
-    def flush_input(self):
-        self._buf.clear()
-        self.model.pipe_flush()
-
-    def close(self):
-        if self.model is not None:
-            self.model.close()
-            self.model = None
+        self.what = f"{what} simulation"
+        super().__init__(spec, build=build,
+                         warmup=warmup if warmup is not None else int(100e-6 * spec.clk_hz) + 64)
 
 
 def board_lockstep(board: str | Board, config: EngineConfig, streams, *,

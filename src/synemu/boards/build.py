@@ -126,6 +126,30 @@ def explain_failure(log_text: str, family: str) -> str:
     return e
 
 
+def run_plan(plan, bdir: Path, board: Board, name: str) -> None:
+    """Extract an Amaranth build ``plan`` into the new directory ``bdir`` and run it with the
+    YoWASP tools (output in ``bdir/build-output.log``); BuildFailed names the resource or
+    clock of the first error (:func:`explain_failure`)."""
+    from ..sim.tools import yowasp_env
+    env = yowasp_env()
+    for tool in ("OPENFPGALOADER", "DFU_SUFFIX", "ICEPROG", "DFU_UTIL"):
+        env.setdefault(tool, "true")      # not run during a build, but named by the script
+    log_out = bdir / "build-output.log"
+    try:
+        bdir.mkdir(parents=True)
+        plan.extract(str(bdir))
+        with open(log_out, "w") as lf:
+            subprocess.run(["sh", f"{plan.script}.sh"], cwd=bdir, env=env, check=True,
+                           stdout=lf, stderr=subprocess.STDOUT)
+    except subprocess.CalledProcessError:
+        text = ""
+        for f in (bdir / f"{name}.tim", bdir / f"{name}.rpt", log_out):
+            if f.is_file():
+                text += f.read_text(errors="replace") + "\n"
+        raise BuildFailed(f"{board.name}: {explain_failure(text, board.family)} "
+                          f"(logs in {bdir})") from None
+
+
 def build_board(board: str | Board, config: EngineConfig, out, *, baud: int | None = None,
                 sys_hz: float | None = None, seed: int = 1, keep_going: bool = False,
                 make_core=None, sequencer: bool | None = None,
@@ -143,7 +167,6 @@ def build_board(board: str | Board, config: EngineConfig, out, *, baud: int | No
     the same yosys run; ``report["netlist"]``) for gate-level simulation
     (:mod:`synemu.boards.bitstream`)."""
     from ..gateware.sequencer import SMEM_WORDS
-    from ..sim.tools import yowasp_env
     b = get_board(board) if isinstance(board, str) else board
     if sys_hz is not None:
         b = b.with_clock(sys_hz)
@@ -177,23 +200,7 @@ def build_board(board: str | Board, config: EngineConfig, out, *, baud: int | No
         kw["script_after_synth"] = f"write_verilog -noattr {NAME}.netlist.v"
     top = BoardTop(spec, make_core(spec) if make_core is not None else None)
     plan = plat.prepare(top, name=NAME, **kw)
-    env = yowasp_env()
-    for tool in ("OPENFPGALOADER", "DFU_SUFFIX", "ICEPROG", "DFU_UTIL"):
-        env.setdefault(tool, "true")      # not run during a build, but named by the script
-    log_out = bdir / "build-output.log"
-    try:
-        bdir.mkdir(parents=True)
-        plan.extract(str(bdir))
-        with open(log_out, "w") as lf:
-            subprocess.run(["sh", f"{plan.script}.sh"], cwd=bdir, env=env, check=True,
-                           stdout=lf, stderr=subprocess.STDOUT)
-    except subprocess.CalledProcessError:
-        text = ""
-        for f in (bdir / f"{NAME}.tim", bdir / f"{NAME}.rpt", log_out):
-            if f.is_file():
-                text += f.read_text(errors="replace") + "\n"
-        raise BuildFailed(f"{b.name}: {explain_failure(text, b.family)} "
-                          f"(logs in {bdir})") from None
+    run_plan(plan, bdir, b, NAME)
     seconds = time.perf_counter() - t0
     rep = parse_nextpnr_report(bdir / f"{NAME}.report.json", b.family)
     cells = _yosys_cells(bdir / f"{NAME}.rpt")

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import json
 import shutil
-import subprocess
 import time
 from pathlib import Path
 
@@ -160,9 +159,9 @@ def build_snn_board(board: str, out, *, config: SNNConfig | None = None, banks: 
     is met at the clock, and ``cycles_per_step`` / ``cycles_per_sample`` (with
     ``learn_spikes`` learning spikes per sample) and ``samples_per_s`` at the clock and at
     Fmax. ``keep_going``: report a timing failure instead of raising."""
-    from ...boards.build import BuildFailed, _yosys_cells, explain_failure, parse_nextpnr_report
+    from ...boards.build import BuildFailed, _yosys_cells, parse_nextpnr_report, run_plan
     from ...boards.platforms import get_board
-    from ...sim.tools import warm_yowasp, yowasp_env, yowasp_tools
+    from ...sim.tools import warm_yowasp, yowasp_tools
     from .network_gateware import SNNController
     b = get_board(board)
     ref_cfg, hw = snn_board_config(b.name) if b.name in SNN_BOARDS else (None, {})
@@ -192,22 +191,7 @@ def build_snn_board(board: str, out, *, config: SNNConfig | None = None, banks: 
         kw["synth_opts"] = ["-dsp"]
     t0 = time.perf_counter()
     plan = plat.prepare(top, name=NAME, **kw)
-    env = yowasp_env()
-    for tool in ("OPENFPGALOADER", "DFU_SUFFIX", "ICEPROG", "DFU_UTIL"):
-        env.setdefault(tool, "true")
-    log_out = bdir / "build-output.log"
-    try:
-        bdir.mkdir(parents=True)
-        plan.extract(str(bdir))
-        with open(log_out, "w") as lf:
-            subprocess.run(["sh", f"{plan.script}.sh"], cwd=bdir, env=env, check=True,
-                           stdout=lf, stderr=subprocess.STDOUT)
-    except subprocess.CalledProcessError:
-        text = ""
-        for f in (bdir / f"{NAME}.tim", bdir / f"{NAME}.rpt", log_out):
-            if f.is_file():
-                text += f.read_text(errors="replace") + "\n"
-        raise BuildFailed(f"{b.name}: {explain_failure(text, b.family)} (logs in {bdir})") from None
+    run_plan(plan, bdir, b, NAME)
     seconds = time.perf_counter() - t0
     rep = parse_nextpnr_report(bdir / f"{NAME}.report.json", b.family)
     cells = _yosys_cells(bdir / f"{NAME}.rpt")
