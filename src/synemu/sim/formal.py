@@ -68,10 +68,10 @@ class FormalResult:
 
 
 def formal_root() -> Path:
-    """``$SYNEMU_BUILD_DIR/formal`` or ``~/.cache/synemu/formal``: the sby work directories."""
-    env = os.environ.get("SYNEMU_BUILD_DIR")
-    base = Path(env).expanduser() if env else Path.home() / ".cache" / "synemu"
-    return base / "formal"
+    """``formal/`` in the build cache (``$SYNEMU_BUILD_DIR``, default
+    ``~/.cache/synemu/verilator``; checked writable): the sby work directories."""
+    from .verilator import _build_root
+    return _build_root(None) / "formal"
 
 
 def formal_env(base: dict[str, str] | None = None) -> dict[str, str]:

@@ -997,11 +997,7 @@ _SIGNED_CMP = re.compile(r"\$signed\((.+?)\) (<=|>=|<|>) \$signed\((\d+'h[0-9a-f
 
 def _cmp(expr: str):
     """(op, signed constant) of ``$signed(v) OP $signed(W'hC)``, or None."""
-    m = _SIGNED_CMP.fullmatch(expr.strip())
-    if not m:
-        return None
-    w, v, _ = _const_value(m.group(3))
-    return m.group(2), v - (1 << w) if v >> (w - 1) else v
+    return _cmp_any(expr) if _SIGNED_CMP.fullmatch(expr.strip()) else None
 
 
 def _never_true(op: str, c: int, lo: int, hi: int) -> bool:

@@ -98,8 +98,10 @@ class SNNSequencer(wiring.Component):
                 m.d.sync += half.eq(1)
                 m.next = "BYTE"
 
-        def sample_done(counter):
-            m.d.sync += [counter.eq(counter + 1), i.eq(i + 1), ptr.eq(nxt_rec),
+        def sample_done(counter, next_ptr=nxt_rec):
+            """End of sample ``i`` (run: ``samples``; skipped: ``errors``); the next record
+            starts at ``next_ptr``."""
+            m.d.sync += [counter.eq(counter + 1), i.eq(i + 1), ptr.eq(next_ptr),
                          pred_row.eq(pred_row + T)]
             m.next = "NEXT"
 
@@ -133,8 +135,7 @@ class SNNSequencer(wiring.Component):
                     m.d.sync += [self.jobs.eq(self.jobs + 1), self.running.eq(0)]
                     m.next = "IDLE"
                 with m.Elif(ptr >= job.rec_end):
-                    m.d.sync += [self.errors.eq(self.errors + 1), i.eq(i + 1),
-                                 pred_row.eq(pred_row + T)]
+                    sample_done(self.errors, ptr)
                 with m.Else():
                     m.d.comb += [self.mem_addr.eq(ptr), self.mem_re.eq(1)]
                     m.next = "HDR"
@@ -143,9 +144,7 @@ class SNNSequencer(wiring.Component):
                 m.d.sync += [n.eq(self.mem_rdata), wptr.eq(ptr + 1), wleft.eq(self.mem_rdata),
                              col.eq(0), run_len.eq(0), t.eq(0)]
                 with m.If(ptr + 1 + self.mem_rdata > job.rec_end):
-                    m.d.sync += [self.errors.eq(self.errors + 1), i.eq(i + 1),
-                                 ptr.eq(ptr + 1 + self.mem_rdata), pred_row.eq(pred_row + T)]
-                    m.next = "NEXT"
+                    sample_done(self.errors, ptr + 1 + self.mem_rdata)
                 with m.Else():
                     m.next = "FETCH"
 
