@@ -50,9 +50,9 @@ def harness_build(spec: LinkSpec):
     return verilator.build(text, TOPLEVEL)
 
 
-def _spec_id(spec: LinkSpec) -> dict:
-    """Everything of ``spec`` that shapes the harness's Verilog (all of its fields)."""
-    return {"config": spec.config.to_dict(), "divisor": spec.divisor, "clk_hz": spec.clk_hz,
+def spec_id(spec: LinkSpec) -> dict:
+    """Everything of ``spec`` that shapes the harness's Verilog (its type and fields)."""
+    return {"type": type(spec).__name__, "config": spec.config.to_dict(), "divisor": spec.divisor, "clk_hz": spec.clk_hz,
             "idle_clks": spec.idle_clks, "smem_words": spec.smem_words}
 
 
@@ -62,7 +62,7 @@ def harness_native_build(spec: LinkSpec, *, waves: bool | str = False):
     from ..sim import verilator
     from ..gateware.link import SimHarness
     return verilator.build_design(
-        ["SimHarness", WINDOW, _spec_id(spec)],
+        ["SimHarness", WINDOW, spec_id(spec)],
         lambda: verilator.verilog_of(SimHarness(spec, WINDOW), name=TOPLEVEL),
         TOPLEVEL, waves=waves, target="native")
 

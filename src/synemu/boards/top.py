@@ -18,10 +18,12 @@ MIN_DIVISOR = 4
 
 
 def board_spec(board: Board, config: EngineConfig, baud: int | None = None,
-               smem_words: int = 0) -> LinkSpec:
-    """The link spec of ``config`` on ``board`` at its design clock ``board.sys_hz`` (the
-    PLL output), with a sample memory of ``smem_words`` 16-bit words (0: none, host mode
-    only; :data:`synemu.gateware.sequencer.SMEM_WORDS` is the board family's): divisor = sys_hz / baud, which must be a rate of ``board.bauds`` (what the
+               smem_words: int = 0, *, spec_type: type = LinkSpec) -> LinkSpec:
+    """The link spec (``spec_type``: :class:`LinkSpec` or a subclass for another link core,
+    e.g. the STDP network's) of ``config`` on ``board`` at its design clock
+    ``board.sys_hz`` (the PLL output), with a sample memory of ``smem_words`` 16-bit words
+    (0: none, host mode only; :data:`synemu.gateware.sequencer.SMEM_WORDS` is the board
+    family's): divisor = sys_hz / baud, which must be a rate of ``board.bauds`` (what the
     board's USB bridge offers) and exact within 2 % with at least :data:`MIN_DIVISOR`
     clocks per bit. ValueError otherwise, naming the board, its bridge and the rates."""
     baud = baud or board.baud
@@ -35,7 +37,7 @@ def board_spec(board: Board, config: EngineConfig, baud: int | None = None,
         raise ValueError(f"{board.name}: a {clk / 1e6:g} MHz clock cannot make "
                          f"{baud} baud (divisor {clk / baud:.2f}; at least {MIN_DIVISOR} "
                          f"clocks per bit within {MAX_BAUD_ERROR:.0%})")
-    return LinkSpec(config, divisor=div, clk_hz=clk, idle_clks=max(32 * 10 * div, clk // 1000),
+    return spec_type(config, divisor=div, clk_hz=clk, idle_clks=max(32 * 10 * div, clk // 1000),
                     smem_words=smem_words)
 
 

@@ -18,15 +18,11 @@ from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
-from ..spec.engine import Op
-from .engine import ArrayEngine
 from ..link.protocol import (BAD, BUSY, CMDS, COUNTERS, COUNTERS_FMT, HELLO, NAK, OLD, REJECT,
                              REQ_SYNC, RSP_SYNC, SEQ_RUN, SEQ_STATUS, SMEM_READ, SMEM_WRITE,
                              LinkSpec, Reject)
-from ..spec.sequencer import JOB_FMT, STATUS_FMT, RecordLayout
-from .check import CommandCheck
-from .fixed import mul_const
-from .sequencer import SampleMemory, Sequencer, job_layout
+from .core import HEAD_BYTES, STATUS_BYTES, EngineCore, core_signature, fits
+from .sequencer import SampleMemory
 
 __all__ = ["UARTTx", "UARTRx", "LINK_CRC", "Verdict", "SeqGate", "LinkTop", "SimHarness"]
 
@@ -36,8 +32,7 @@ __all__ = ["UARTTx", "UARTRx", "LINK_CRC", "Verdict", "SeqGate", "LinkTop", "Sim
 #: result is sent (and received) little-endian, byte 0 = bits 0..7.
 LINK_CRC = crc_catalog.CRC32_ISO_HDLC(data_width=8)
 RX_QUEUE = 512                          #: received bytes the board can queue
-JOB_BYTES = struct.calcsize(JOB_FMT)    #: SEQ_RUN payload
-HEAD_BYTES = JOB_BYTES                  #: payload bytes kept in registers for frame fields
+JOB_BYTES = HEAD_BYTES                  #: SEQ_RUN payload (kept in registers, ``head``)
 
 
 class UARTTx(wiring.Component):
@@ -179,31 +174,42 @@ class SeqGate(wiring.Component):
 
 
 class LinkTop(wiring.Component):
-    """The board top-level core: ``rx``/``tx`` UART lines around an :class:`ArrayEngine`
-    and, when ``spec.smem_words`` is set, a :class:`~synemu.gateware.sequencer.SampleMemory`
-    and :class:`~synemu.gateware.sequencer.Sequencer` (one job running, one pending).
+    """The board top-level core: ``rx``/``tx`` UART lines around a link core
+    (:mod:`synemu.gateware.core`; default :class:`~synemu.gateware.core.EngineCore`, the
+    synapse array) and, when ``spec.smem_words`` is set, a
+    :class:`~synemu.gateware.sequencer.SampleMemory` shared with the core's sequencer.
 
-    ``spec``: :class:`~synemu.link.protocol.LinkSpec` (engine config, UART divisor in clocks
-    per bit, clock Hz, idle timeout, sample-memory words). Received bytes queue in a
+    ``spec``: :class:`~synemu.link.protocol.LinkSpec` (or a subclass for another core:
+    command and response bytes, reply buffer, HELLO block, UART divisor in clocks per bit,
+    clock Hz, idle timeout, sample-memory words). Received bytes queue in a
     ``RX_QUEUE``-byte FIFO, so frames may arrive back to back while the board executes or
-    replies. ``activity`` is high while a frame is being handled (for an LED).
+    replies. ``activity`` is high while a frame is being handled or a job runs (for an LED).
     """
 
     rx: In(1, init=1)
     tx: Out(1, init=1)
     activity: Out(1)
 
-    def __init__(self, spec: LinkSpec):
+    def __init__(self, spec: LinkSpec, core=None):
         if not isinstance(spec, LinkSpec):
             raise TypeError(f"LinkTop needs a LinkSpec, not {spec!r}")
-        self.spec = spec
+        core = EngineCore(spec) if core is None else core
+        resp_bits = len(core.resp.payload)
+        want = core_signature(spec.cmd_bits, resp_bits,
+                              (spec.smem_words - 1).bit_length() if spec.smem_words else 0)
+        if core.signature.members != want.members:
+            raise TypeError(f"LinkTop: the core's ports do not match its spec "
+                            f"(core_signature({spec.cmd_bits}, ...)): {core.signature!r}")
+        if 8 * spec.resp_bytes < resp_bits:
+            raise ValueError("LinkTop: spec.resp_bytes is narrower than the core's responses")
+        self.spec, self.core = spec, core
         super().__init__()
 
     def elaborate(self, platform):
-        s, cfg = self.spec, self.spec.config
+        s = self.spec
         W = s.smem_words
         m = Module()
-        m.submodules.engine = eng = ArrayEngine(cfg, wide_x=bool(W))
+        m.submodules.core = core = self.core
         m.submodules.urx = urx = UARTRx(s.divisor)
         m.submodules.utx = utx = UARTTx(s.divisor)
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
@@ -216,7 +222,7 @@ class LinkTop(wiring.Component):
 
         hello = s.hello_payload()
         n_cnt = struct.calcsize(COUNTERS_FMT)
-        n_stat = struct.calcsize(STATUS_FMT)
+        n_stat = STATUS_BYTES
         m.submodules.rxbuf = rxbuf = Memory(shape=8, depth=256, init=[])
         m.submodules.txbuf = txbuf = Memory(shape=8, depth=s.tx_max, init=[])
         m.submodules.hello = hrom = Memory(shape=8, depth=len(hello), init=list(hello))
@@ -224,27 +230,11 @@ class LinkTop(wiring.Component):
         tx_w, tx_r = txbuf.write_port(), txbuf.read_port(transparent_for=())
         h_r = hrom.read_port()
 
-        # -- engine command source: the sequencer while it runs a job, else the link ----------
+        # -- the core's commands come from the link's CMDS frames (its sequencer's, inside) --
         l_valid, l_resp_ready = Signal(), Signal()
         cmd_sh = Signal(8 * s.cmd_bytes)
-        seq = None
-        if W:
-            m.submodules.smem = smem = SampleMemory(W)
-            m.submodules.seq = seq = Sequencer(cfg, W)
-            wiring.connect(m, seq.xw, eng.xw)
-            with m.If(seq.running):
-                m.d.comb += [eng.cmd.valid.eq(seq.cmd.valid),
-                             eng.cmd.payload.eq(seq.cmd.payload),
-                             seq.cmd.ready.eq(eng.cmd.ready),
-                             seq.resp.valid.eq(eng.resp.valid),
-                             seq.resp.payload.eq(eng.resp.payload),
-                             eng.resp.ready.eq(seq.resp.ready)]
-            with m.Else():
-                m.d.comb += [eng.cmd.valid.eq(l_valid), eng.cmd.payload.eq(cmd_sh[:s.cmd_bits]),
-                             eng.resp.ready.eq(l_resp_ready)]
-        else:
-            m.d.comb += [eng.cmd.valid.eq(l_valid), eng.cmd.payload.eq(cmd_sh[:s.cmd_bits]),
-                         eng.resp.ready.eq(l_resp_ready)]
+        m.d.comb += [core.cmd.valid.eq(l_valid), core.cmd.payload.eq(cmd_sh[:s.cmd_bits]),
+                     core.resp.ready.eq(l_resp_ready)]
 
         # -- counters ---------------------------------------------------------------------
         cycles = Signal(48)
@@ -253,22 +243,12 @@ class LinkTop(wiring.Component):
         crc_errors = Signal(32)
         replays = Signal(32)
         commands = Signal(32)
-        time = Signal(cfg.time_width)
-        samples = Signal(cfg.sample_width)
         snap_cycles = Signal(48)
         snap_busy = Signal(48)
         m.d.sync += cycles.eq(cycles + 1)
-        with m.If(eng.busy):
+        with m.If(core.busy):
             m.d.sync += busy_cycles.eq(busy_cycles + 1)
-        fire = eng.cmd.valid & eng.cmd.ready
-        e_op = eng.cmd.payload.op
-        with m.If(fire):
-            with m.If(e_op == Op.TICK):
-                m.d.sync += time.eq(time + eng.cmd.payload.arg[:cfg.tick_width])
-            with m.If((e_op == Op.LEARN) | (e_op == Op.SAMPLE)):
-                m.d.sync += samples.eq(samples + 1)
-        counter_block = Cat(time, Const(0, 64 - cfg.time_width), samples,
-                            Const(0, 64 - cfg.sample_width), snap_cycles, Const(0, 16),
+        counter_block = Cat(core.time, core.samples, snap_cycles, Const(0, 16),
                             snap_busy, Const(0, 16), frames, crc_errors, replays, commands)
         assert len(counter_block) == 8 * n_cnt
 
@@ -307,57 +287,30 @@ class LinkTop(wiring.Component):
 
         m.d.comb += [rx_r.addr.eq(rd_addr), tx_w.addr.eq(r_len),
                      h_r.addr.eq(rd_addr)]
-        m.submodules.check = chk = CommandCheck(cfg)
-        m.d.comb += chk.cmd.eq(cmd_sh[:s.cmd_bits])
         checking = Signal()                   # first pass over a CMDS frame: validate only
         c_idx = Signal(8)                     # index of the command being validated
         rej_reason = Signal(8)
 
-        # -- sample memory and sequencer jobs (only with a sample memory) --------------------
+        # -- sample memory (shared with the core's sequencer) -----------------------------
         status_block = None
         if W:
+            m.submodules.smem = smem = SampleMemory(W)
             A = len(smem.addr)
-            rw = RecordLayout(cfg).rec_words
             l_addr, l_wdata = Signal(A), Signal(16)
             l_we, l_re = Signal(), Signal()
-            seq_mem = seq.mem_re | seq.mem_we
+            seq_mem = core.mem_re | core.mem_we
             grant = ~seq_mem
             with m.If(seq_mem):
-                m.d.comb += [smem.addr.eq(seq.mem_addr), smem.wdata.eq(seq.mem_wdata),
-                             smem.we.eq(seq.mem_we), smem.re.eq(seq.mem_re)]
+                m.d.comb += [smem.addr.eq(core.mem_addr), smem.wdata.eq(core.mem_wdata),
+                             smem.we.eq(core.mem_we), smem.re.eq(core.mem_re)]
             with m.Else():
                 m.d.comb += [smem.addr.eq(l_addr), smem.wdata.eq(l_wdata), smem.we.eq(l_we),
                              smem.re.eq(l_re)]
-            m.d.comb += seq.mem_rdata.eq(smem.rdata)
-            pend = Signal(job_layout(cfg, W))
-            pend_valid = Signal()
-            m.d.comb += [seq.job.valid.eq(pend_valid), seq.job.payload.eq(pend)]
-            with m.If(seq.job.valid & seq.job.ready):
-                m.d.sync += pend_valid.eq(0)
-            queued = Signal(32)
-            active, job_busy, learn_act, learn_busy = (Signal(48, name=n) for n in (
-                "active", "job_busy", "learn_act", "learn_busy"))
-            learning = seq.running & seq.cur.flags[0]
-            with m.If(seq.running):
-                m.d.sync += active.eq(active + 1)
-                with m.If(eng.busy):
-                    m.d.sync += job_busy.eq(job_busy + 1)
-            with m.If(learning):
-                m.d.sync += learn_act.eq(learn_act + 1)
-                with m.If(eng.busy):
-                    m.d.sync += learn_busy.eq(learn_busy + 1)
-            z16 = Const(0, 16)
-            status_block = Cat(seq.jobs, seq.samples, seq.correct, queued, seq.errors,
-                               active, z16, job_busy, z16, learn_act, z16, learn_busy, z16,
-                               seq.running, Const(0, 7), ~pend_valid, Const(0, 7))
-            assert len(status_block) == 8 * n_stat
+            m.d.comb += [core.mem_rdata.eq(smem.rdata), core.head.eq(head)]
+            status_block = core.status
 
-            # frame fields (little-endian, see synemu.link.protocol / spec.sequencer). The
-            # checks are exact but narrow: a field must first fit a + 1 bits (a = address
-            # width, W = 2**a words), so the sums and comparisons are a few bits wider than
-            # an address, not 32 (iCE40 logic budget)
-            def fits(v, n):
-                return v[n:] == 0 if len(v) > n else Const(1, 1)
+            # SMEM frame fields (little-endian, see synemu.link.protocol): exact but narrow
+            # checks, an address must first fit a + 1 bits (W = 2**a words)
             f_addr = head[:24]
             f_n = head[24:32]
             nwords = (length - 3) >> 1
@@ -366,42 +319,12 @@ class LinkTop(wiring.Component):
             wr_ok = (length >= 5) & length[0] & addr_ok & (fa + nwords <= W)
             rd_ok = ((length == 4) & (f_n != 0) & (f_n <= s.tx_max // 2) & addr_ok
                      & (fa + f_n <= W))
-            j_flags, j_rec, j_count = head[0:8], head[8:40], head[40:72]
-            j_order, j_pred, j_ticks, j_seed = head[72:104], head[104:136], head[136:168], head[168:184]
-            c16 = j_count[:16]
-            lw = Const(3, 5)                 # the job's LFSR width: max(3, clog2(count + 1))
-            for w in range(4, 17):
-                lw = Mux(c16 >= (1 << (w - 1)), w, lw)
-            seed_len = Const(0, 5)           # bit length of the seed
-            for w in range(1, 17):
-                seed_len = Mux(j_seed[w - 1], w, seed_len)
-            is_order, is_lfsr, is_pred = j_flags[1], j_flags[2], j_flags[3]
-            rec_end = Signal(max(A + 2, 17 + rw.bit_length()))
-            order_end, pred_end = Signal(A + 2), Signal(A + 2)
-            m.d.comb += [rec_end.eq(j_rec[:A + 1] + mul_const(c16, rw)),
-                         order_end.eq(j_order[:A + 1] + c16), pred_end.eq(j_pred[:A + 1] + c16)]
-            job_ok = ((j_flags < 16) & ~(is_order & is_lfsr) & (c16 != 0)
-                      & fits(j_count, 16) & fits(j_rec, A + 1) & (rec_end <= W)
-                      & (~is_order | (fits(j_order, A + 1) & (order_end <= W)))
-                      & (~is_pred | (fits(j_pred, A + 1) & (pred_end <= W)))
-                      & fits(j_ticks, cfg.tick_width)
-                      & (~is_lfsr | ((j_seed != 0) & (seed_len <= lw))))
-
-            def ranges(j, valid):
-                """(lo, hi) sample-memory ranges a queued/running job uses (empty if not)."""
-                return [(j.rec_base, j.rec_end, valid),
-                        (j.order_base, j.order_end, valid & j.flags[1]),
-                        (j.pred_base, j.pred_end, valid & j.flags[3])]
             # the range a SMEM_WRITE / SMEM_READ touches (BUSY while a job uses any of it);
             # an address beyond a + 1 bits overlaps nothing (every range ends <= W)
-            w_lo = fa
-            w_hi = Signal(A + 2)
-            m.d.comb += w_hi.eq(fa + Mux(typ == SMEM_READ, f_n, nwords))
-            overlap = Const(0, 1)
-            for lo, hi, v in ranges(seq.cur, seq.running) + ranges(pend, pend_valid):
-                overlap = overlap | (v & (w_lo < hi) & (lo < w_hi))
-            overlap = overlap & addr_ok
-            jobs_active = seq.running | pend_valid
+            m.d.comb += [core.w_lo.eq(fa),
+                         core.w_hi.eq(fa + Mux(typ == SMEM_READ, f_n, nwords))]
+            overlap = core.overlap & addr_ok
+            jobs_active = core.running | core.pending
             mem_word = Signal(16)
             n_left = Signal(9)
 
@@ -467,7 +390,7 @@ class LinkTop(wiring.Component):
                 m.d.sync += [rd_addr.eq(0), idx.eq(0)]
                 busy_now = Const(0, 1)
                 if W:
-                    busy_now = ((typ == CMDS) & jobs_active | (typ == SEQ_RUN) & pend_valid
+                    busy_now = ((typ == CMDS) & jobs_active | (typ == SEQ_RUN) & core.pending
                                 | ((typ == SMEM_WRITE) | (typ == SMEM_READ)) & overlap)
                 m.d.comb += [gate.check.eq(1), gate.seq.eq(seq_no), gate.hello.eq(typ == HELLO),
                              gate.crc_ok.eq(crc_rx == rx_crc.crc), gate.busy.eq(busy_now)]
@@ -513,20 +436,11 @@ class LinkTop(wiring.Component):
                             with m.Case(SEQ_RUN):
                                 with m.If(length != JOB_BYTES):
                                     reject(Reject.LENGTH)
-                                with m.Elif(~job_ok):
+                                with m.Elif(~core.job_ok):
                                     reject(Reject.JOB)
                                 with m.Else():
-                                    m.d.sync += [r_type.eq(SEQ_RUN | 0x80), pend_valid.eq(1),
-                                                 queued.eq(queued + 1),
-                                                 pend.flags.eq(j_flags), pend.rec_base.eq(j_rec),
-                                                 pend.count.eq(j_count),
-                                                 pend.order_base.eq(j_order),
-                                                 pend.pred_base.eq(j_pred),
-                                                 pend.ticks.eq(j_ticks),
-                                                 pend.lfsr_seed.eq(j_seed),
-                                                 pend.rec_end.eq(rec_end),
-                                                 pend.order_end.eq(order_end),
-                                                 pend.pred_end.eq(pred_end)]
+                                    m.d.comb += core.job_load.eq(1)
+                                    m.d.sync += r_type.eq(SEQ_RUN | 0x80)
                                     m.next = "COPY_STATUS"
                             with m.Case(SMEM_WRITE):
                                 with m.If(~wr_ok):
@@ -633,8 +547,8 @@ class LinkTop(wiring.Component):
             with m.State("VALIDATE"):
                 # a command the engine cannot execute correctly: reply REJECT(index, reason)
                 # and execute none of the frame (the rule of link.protocol.reject_reason)
-                with m.If(chk.reason != 0):
-                    m.d.sync += [rej_reason.eq(chk.reason), r_type.eq(REJECT),
+                with m.If(core.reason != 0):
+                    m.d.sync += [rej_reason.eq(core.reason), r_type.eq(REJECT),
                                  checking.eq(0)]
                     m.next = "REJ_INDEX"
                 with m.Else():
@@ -650,15 +564,15 @@ class LinkTop(wiring.Component):
                 m.next = "TX"
             with m.State("EXEC_ISSUE"):
                 m.d.comb += l_valid.eq(1)
-                with m.If(eng.cmd.ready):
+                with m.If(core.cmd.ready):
                     m.d.sync += commands.eq(commands + 1)
                     m.next = "EXEC_WAIT"
             with m.State("EXEC_WAIT"):
                 m.d.comb += l_resp_ready.eq(1)
-                with m.If(eng.resp.valid):
-                    m.d.sync += [resp_sh.eq(eng.resp.payload), rk.eq(0)]
+                with m.If(core.resp.valid):
+                    m.d.sync += [resp_sh.eq(core.resp.payload), rk.eq(0)]
                     m.next = "EXEC_RESP"
-                with m.Elif(eng.cmd.ready):
+                with m.Elif(core.cmd.ready):
                     m.next = "EXEC_FETCH"
             with m.State("EXEC_RESP"):
                 with m.If(r_len < s.tx_max):
@@ -706,7 +620,7 @@ class LinkTop(wiring.Component):
                     with m.Else():
                         m.next = "TX_PREP"
 
-        m.d.comb += self.activity.eq(~fsm.ongoing("HUNT") | (seq.running if seq else 0))
+        m.d.comb += self.activity.eq(~fsm.ongoing("HUNT") | (core.running if W else 0))
         return m
 
 
