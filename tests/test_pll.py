@@ -3,6 +3,7 @@ registry's clocks and baud rates, UART divisors, BoardTop elaboration with the P
 pluggable core, and one real build per FPGA family timed at the PLL clock."""
 
 import pytest
+from dataclasses import replace
 from amaranth.hdl import Elaboratable, Module, Signal
 from amaranth.lib import wiring
 from amaranth.lib.wiring import In, Out
@@ -106,12 +107,20 @@ def test_baud_errors():
         board_spec(get_board("ulx3s-85f"), tiny(), 3_000_000)
     with pytest.raises(ValueError, match="orangecrab: cannot make 9600 baud: its external"):
         board_spec(get_board("orangecrab"), tiny(), 9600)
-    # another design clock: a listed rate the clock cannot make
+    # another design clock offers the bridge's rates exact there, and no other
     slow = get_board("icebreaker").with_clock(16.5e6)
     assert slow.sys_hz == 16_500_000 and slow.pll.f_out_hz == 16.5e6
-    with pytest.raises(ValueError, match="16.5 MHz clock cannot make 6000000 baud "
-                                         r"\(divisor 2.75; at least 4 clocks per bit"):
+    assert slow.bauds == (115_200,) and slow.baud == 115_200      # 16.5 / 1 M: not exact
+    with pytest.raises(ValueError, match="cannot make 6000000 baud: its FT2232H USB-UART "
+                                         r"link runs at 115200 baud \(design clock 16.5 MHz"):
         board_spec(slow, tiny(), 6_000_000)
+    fast = get_board("ulx3s-85f").with_clock(54e6)      # the STDP network's ULX3S clock
+    assert fast.sys_hz == 54_166_667 and 3_000_000 in fast.bauds
+    assert board_spec(fast, tiny(), 3_000_000).divisor == 18
+    assert 3_000_000 not in get_board("ulx3s-85f").bauds     # 50 MHz / 3 M = 16.67
+    # a board listing a rate its clock cannot make exactly is refused
+    with pytest.raises(ValueError, match=r"icebreaker: \[1000000\] baud not exact at 16500000"):
+        replace(slow, bauds=(115_200, 1_000_000))
     assert get_board("ulx3s-85f").with_clock(40e6).pll.clkop_div == 15
     xtal = get_board("icebreaker").with_clock(12e6)     # the crystal itself: no PLL
     assert xtal.pll is None and board_spec(xtal, tiny()).divisor == 12

@@ -25,7 +25,13 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import Callable
 
-__all__ = ["Board", "BOARDS", "get_board"]
+__all__ = ["Board", "BOARDS", "get_board", "exact_baud"]
+
+
+def exact_baud(clk_hz: float, baud: int) -> bool:
+    """``clk_hz / baud`` is within 0.5 % of an integer divisor >= 4."""
+    div = round(clk_hz / baud)
+    return div >= 4 and abs(clk_hz / div - baud) <= 0.005 * baud
 
 
 @dataclass(frozen=True)
@@ -33,7 +39,9 @@ class Board:
     """One target. ``xtal_hz``: the crystal on the platform's default clock pin (Hz);
     ``sys_hz``: the design clock made from it by the PLL (Hz); ``baud``: the default UART
     rate; ``bauds``: the rates offered (exact rates of the ``bridge``, the board's USB-UART,
-    each with ``sys_hz / baud`` within 0.5 % of an integer >= 4)."""
+    each with ``sys_hz / baud`` within 0.5 % of an integer >= 4); ``bridge_bauds``: every
+    rate the bridge can run (default ``bauds``), from which :meth:`with_clock` picks the
+    exact ones at another design clock."""
 
     name: str
     family: str              # "ice40" | "ecp5"
@@ -48,10 +56,14 @@ class Board:
     bitstream_ext: str       # ".bin" (iCE40) or ".bit" (ECP5)
     resources: dict          # resource name -> available count (for reports)
     note: str = ""
+    bridge_bauds: tuple = ()
 
     def __post_init__(self):
         if self.baud not in self.bauds:
             raise ValueError(f"{self.name}: default baud {self.baud} not in {self.bauds}")
+        bad = [r for r in self.bauds if not exact_baud(self.sys_hz, r)]
+        if bad:
+            raise ValueError(f"{self.name}: {bad} baud not exact at {self.sys_hz} Hz")
 
     @property
     def clk_hz(self) -> int:
@@ -73,13 +85,21 @@ class Board:
         is more than 1 % off."""
         from .pll import ecp5_pll, ice40_pll
         if hz == self.xtal_hz:
-            return replace(self, sys_hz=self.xtal_hz)
-        p = (ice40_pll if self.family == "ice40" else ecp5_pll)(float(self.xtal_hz), float(hz))
-        if abs(p.f_out_hz - hz) > 0.01 * hz:
-            raise ValueError(f"{self.name}: the {p.primitive} cannot make {hz / 1e6:g} MHz "
-                             f"from the {self.xtal_hz / 1e6:g} MHz crystal; nearest "
-                             f"{p.f_out_hz / 1e6:.6g} MHz")
-        return replace(self, sys_hz=int(round(p.f_out_hz)))
+            f = self.xtal_hz
+        else:
+            p = (ice40_pll if self.family == "ice40" else ecp5_pll)(float(self.xtal_hz),
+                                                                    float(hz))
+            if abs(p.f_out_hz - hz) > 0.01 * hz:
+                raise ValueError(f"{self.name}: the {p.primitive} cannot make {hz / 1e6:g} MHz "
+                                 f"from the {self.xtal_hz / 1e6:g} MHz crystal; nearest "
+                                 f"{p.f_out_hz / 1e6:.6g} MHz")
+            f = int(round(p.f_out_hz))
+        bauds = tuple(r for r in (self.bridge_bauds or self.bauds) if exact_baud(f, r))
+        if not bauds:
+            raise ValueError(f"{self.name}: no UART rate of its {self.bridge} is exact at "
+                             f"{f / 1e6:g} MHz")
+        baud = self.baud if self.baud in bauds else max(bauds)
+        return replace(self, sys_hz=f, bauds=bauds, baud=baud)
 
     def platform(self):
         return self.make_platform()
@@ -130,6 +150,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
           resources={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8}),
     Board("ulx3s-85f", "ecp5", "LFE5U-85F-6BG381C", xtal_hz=25_000_000, sys_hz=50_000_000,
           baud=1_000_000, bauds=(115_200, 1_000_000, 2_000_000), bridge="FT231X",
+          bridge_bauds=(115_200, 1_000_000, 2_000_000, 3_000_000),
           make_platform=_ulx3s_85f,
           programmers=(("openFPGALoader", ["openFPGALoader", "-b", "ulx3s", "{bitstream}"]),
                        ("fujprog", ["fujprog", "{bitstream}"])),
