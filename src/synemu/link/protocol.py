@@ -179,6 +179,21 @@ class LinkSpec:
     def baud(self) -> float:
         return self.clk_hz / self.divisor
 
+    # -- what depends on the core (overridden by a spec of another link core) --------------
+    def pack(self, cmd) -> bytes:
+        """A host command as its ``cmd_bytes`` wire bytes (ValueError if the board would
+        reject it)."""
+        return pack_command(self, cmd)
+
+    def command_cycles(self, cmd) -> int:
+        """Upper bound of core clocks for ``cmd`` (host timeouts)."""
+        return cycles_of(self.config, cmd.op)
+
+    def rebuild_hint(self) -> str:
+        c = self.config
+        return (f"synemu build --device {c.device.name} --rows {c.rows} --cols {c.cols} "
+                f"--lanes {c.lanes}")
+
     def hello_payload(self) -> bytes:
         c = self.config
         name = c.device.name.encode()[:8].ljust(8, b"\0")
@@ -458,7 +473,7 @@ class LinkHost:
     # -- requests -----------------------------------------------------------------------
     def hello(self) -> Capabilities:
         caps = Capabilities.parse(self.transact(HELLO, expect_len=struct.calcsize(HELLO_FMT)))
-        s, c = self.spec, self.spec.config
+        s = self.spec
         want = Capabilities.parse(s.hello_payload())
         if caps.version != VERSION:
             raise LinkError(f"board speaks link version {caps.version}, host {VERSION}")
@@ -468,8 +483,7 @@ class LinkHost:
                  if getattr(caps, k) != getattr(want, k)]
         if diffs:
             raise LinkError("the board runs a different design (" + "; ".join(diffs) +
-                            f"); rebuild with: synemu build --device {c.device.name} "
-                            f"--rows {c.rows} --cols {c.cols} --lanes {c.lanes}")
+                            f"); rebuild with: {s.rebuild_hint()}")
         if s.smem_words and caps.smem_words != s.smem_words:
             raise LinkError(
                 f"the board's design has {'no' if not caps.smem_words else caps.smem_words} "
@@ -484,7 +498,8 @@ class LinkHost:
         return Counters.parse(self.transact(COUNTERS, expect_len=struct.calcsize(COUNTERS_FMT)))
 
     def run(self, cmds, n_resps) -> list[list[int]]:
-        """Execute encoded commands in as few frames as fit; responses per command."""
+        """Execute commands (as ``spec.pack`` takes them) in as few frames as fit;
+        responses per command."""
         s = self.spec
         out: list[list[int]] = []
         i = 0
@@ -494,12 +509,12 @@ class LinkHost:
             while (j < len(cmds) and j - i < s.cmds_per_frame
                    and (nr + n_resps[j]) * s.resp_bytes <= s.tx_max):
                 nr += n_resps[j]
-                cyc += cycles_of(s.config, cmds[j].op)
+                cyc += s.command_cycles(cmds[j])
                 j += 1
             if j == i:
                 raise ValueError(f"command {cmds[i]} produces more responses than the board's "
                                  f"{s.tx_max}-byte reply buffer")
-            payload = b"".join(pack_command(s, c) for c in cmds[i:j])
+            payload = b"".join(s.pack(c) for c in cmds[i:j])
             data = self.transact(CMDS, payload, expect_len=nr * s.resp_bytes, cycles=cyc)
             words = [int.from_bytes(data[k:k + s.resp_bytes], "little")
                      for k in range(0, len(data), s.resp_bytes)]
@@ -510,9 +525,14 @@ class LinkHost:
         return out
 
     # -- windowed sending (frames whose replies carry only a status) -------------------------
-    def send_window(self, frames, window: int = 8) -> bytes | None:
+    def send_window(self, frames, window: int = 8, replies: list | None = None) -> bytes | None:
         """Send ``frames`` ((type, payload) pairs, types in :data:`WINDOWED`) with up to
         ``window`` in flight; returns the last reply payload (a status block).
+
+        With a ``replies`` list, SMEM_READ frames may be in the window too (a read is
+        idempotent): ``replies`` gets one entry per frame, its reply payload, or None when
+        the frame ran but its reply was lost (acknowledged by a later frame, or OLD): read
+        those words again while nothing can have overwritten them.
 
         The board executes frames strictly in sequence order, so an acknowledgement is
         cumulative: the reply to frame k (or OLD: executed earlier, its reply lost) means
@@ -525,12 +545,14 @@ class LinkHost:
             raise ValueError(f"window must be 1..64 frames, not {window}")
         frames = list(frames)
         for typ, payload in frames:
-            if typ not in WINDOWED:
+            if typ not in WINDOWED and not (typ == SMEM_READ and replies is not None):
                 raise ValueError(f"frame type {typ:#04x} cannot be windowed (its reply carries "
                                  "data): use transact")
         seq0, n = self.seq, len(frames)
         wire = [request_frame((seq0 + i) & 0xFF, t, p) for i, (t, p) in enumerate(frames)]
-        in_bytes = struct.calcsize(STATUS_FMT) + 9
+        in_bytes = max(struct.calcsize(STATUS_FMT),
+                       max((2 * p[3] for t, p in frames if t == SMEM_READ), default=0)) + 9
+        got = [None] * n
         base = nxt = 0
         last = None
         stalls = busy = 0
@@ -581,11 +603,16 @@ class LinkHost:
                     nxt, went_back = base, True
                 continue
             if rtyp == OLD or rtyp == (frames[k][0] | 0x80):
+                if (rtyp != OLD and frames[k][0] == SMEM_READ
+                        and len(data) != 2 * frames[k][1][3]):
+                    continue               # impossible with a good CRC; resent on timeout
                 base, stalls, went_back = k + 1, 0, False
                 self.stats.frames += 1
                 if rtyp != OLD:
-                    last = data
+                    last = got[k] = data
         self.seq = (seq0 + n) & 0xFF
+        if replies is not None:
+            replies[:] = got
         return last
 
     # -- sample memory and sequencer ----------------------------------------------------------
@@ -609,17 +636,19 @@ class LinkHost:
     def smem_write(self, addr: int, words, window: int = 8) -> None:
         self.send_window(self.smem_frames(addr, words), window)
 
-    def smem_read(self, addr: int, n: int) -> np.ndarray:
+    def smem_read_frames(self, addr: int, n: int) -> list:
+        """SMEM_READ frames of words ``addr .. addr + n - 1`` (each at most ``tx_max / 2``;
+        for :meth:`send_window` with ``replies``)."""
         w = self._need_smem()
         if addr < 0 or addr + n > w:
             raise ValueError(f"sample memory read of {n} words at {addr} exceeds {w} words")
-        per = self.spec.tx_max // 2
-        out = []
-        for i in range(0, n, per):
-            k = min(per, n - i)
-            data = self.transact(SMEM_READ, (addr + i).to_bytes(3, "little") + bytes([k]),
-                                 expect_len=2 * k)
-            out.append(np.frombuffer(data, dtype="<u2"))
+        per = min(255, self.spec.tx_max // 2)
+        return [(SMEM_READ, (addr + i).to_bytes(3, "little") + bytes([min(per, n - i)]))
+                for i in range(0, n, per)]
+
+    def smem_read(self, addr: int, n: int) -> np.ndarray:
+        out = [np.frombuffer(self.transact(SMEM_READ, p, expect_len=2 * p[3]), dtype="<u2")
+               for _, p in self.smem_read_frames(addr, n)]
         return np.concatenate(out) if out else np.zeros(0, np.uint16)
 
     def seq_frame(self, job: SeqJob):
@@ -668,15 +697,35 @@ class BoardModel:
 
     def __init__(self, spec: LinkSpec):
         self.spec = spec
-        self.engine = GoldenEngine(spec.config)
         self.hello = spec.hello_payload()
         self.last_seq: int | None = None
         self.reply = b""
         self.rtype = 0
         self.cnt = dict(cycles=0, busy=0, frames=0, crc_errors=0, replays=0, commands=0)
-        self.sequencer = (GoldenSequencer(self.engine, spec.smem_words) if spec.smem_words
-                          else None)
+        self._make_core()
         self._reset_rx()
+
+    # -- what depends on the core (overridden by the model of another link core) ----------
+    job_type = SeqJob          #: the SEQ_RUN payload's class (parse, validate)
+
+    def _make_core(self):
+        self.engine = GoldenEngine(self.spec.config)
+        self.sequencer = (GoldenSequencer(self.engine, self.spec.smem_words)
+                          if self.spec.smem_words else None)
+
+    def _time_samples(self) -> tuple[int, int]:
+        """The first two fields of the COUNTERS block."""
+        return self.engine.time, self.engine.samples
+
+    def _reject(self, wire) -> int:
+        return reject_reason(self.spec.config, wire)
+
+    def _execute(self, wire) -> list[int]:
+        """Run one validated wire command (as :meth:`_unpack` gives it); its responses."""
+        return self.engine.execute(_signed_args(self.spec.config, wire))
+
+    def _unpack(self, data: bytes):
+        return unpack_command(self.spec, data)
 
     def _reset_rx(self):
         self.state, self.buf = "hunt", bytearray()
@@ -717,21 +766,19 @@ class BoardModel:
         if typ == HELLO:
             rtype, reply = HELLO | 0x80, self.hello
         elif typ == COUNTERS:
-            e = self.engine
             rtype, reply = COUNTERS | 0x80, struct.pack(
-                COUNTERS_FMT, e.time, e.samples, self.cnt["cycles"], self.cnt["busy"],
+                COUNTERS_FMT, *self._time_samples(), self.cnt["cycles"], self.cnt["busy"],
                 self.cnt["frames"], self.cnt["crc_errors"], self.cnt["replays"],
                 self.cnt["commands"])
         elif typ == CMDS and n % s.cmd_bytes == 0:
-            wire = [unpack_command(s, payload[k:k + s.cmd_bytes]) for k in range(0, n, s.cmd_bytes)]
-            bad = next(((i, r) for i, c in enumerate(wire) if (r := reject_reason(s.config, c))),
-                       None)
+            wire = [self._unpack(payload[k:k + s.cmd_bytes]) for k in range(0, n, s.cmd_bytes)]
+            bad = next(((i, r) for i, c in enumerate(wire) if (r := self._reject(c))), None)
             if bad is not None:       # validate the whole frame before executing any of it
                 rtype, reply = REJECT, bytes(bad)
             else:
                 words = []
                 for c in wire:
-                    words += self.engine.execute(_signed_args(s.config, c))
+                    words += self._execute(c)
                     self.cnt["commands"] += 1
                 rtype = CMDS | 0x80
                 reply = b"".join(w.to_bytes(s.resp_bytes, "little") for w in words)[:s.tx_max]
@@ -745,7 +792,8 @@ class BoardModel:
     def status(self) -> bytes:
         """The status block (jobs finish at once here: nothing runs, every slot free)."""
         q = self.sequencer
-        return SeqStatus(q.jobs, q.samples, q.correct, q.queued, q.errors, 0, 0, 0, 0, 0, 1).pack()
+        return SeqStatus(q.jobs, q.samples, q.correct, q.queued, q.errors,
+                         0, 0, 0, 0, 0, 1).pack()
 
     def _seq_frame(self, typ: int, payload: bytes):
         q, n, words = self.sequencer, len(payload), self.spec.smem_words
@@ -755,7 +803,7 @@ class BoardModel:
         elif typ == SEQ_RUN:
             if n != struct.calcsize(JOB_FMT):
                 return REJECT, bytes([0, Reject.LENGTH])
-            job = SeqJob.parse(payload)
+            job = self.job_type.parse(payload)
             try:
                 q.accept(job)
             except ValueError:
