@@ -85,6 +85,10 @@ def cmd_run(args):
     from ..boards.top import board_spec
     from ..gateware.sequencer import SMEM_WORDS
 
+    plug = get_plugin(args.device)
+    if plug.board_runner:            # a board of its own (the MTJ STDP network)
+        from ..spec.registry import load_object
+        return load_object(plug.board_runner)(args)
     if args.chunk < 1:
         raise ValueError(f"--chunk must be at least 1, not {args.chunk}")
     for name in ("epochs", "limit"):

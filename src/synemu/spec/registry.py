@@ -55,6 +55,9 @@ class DevicePlugin:
     trainer     optional ``"module:function"``; ``function(args) -> exit code`` handles
                 ``synemu train --device NAME`` instead of the on-chip delta rule (the MTJ
                 STDP network)
+    board_runner  optional ``"module:function"``; ``function(args) -> exit code`` handles
+                ``synemu run --device NAME`` (a board whose link core is not the synapse
+                engine: the MTJ STDP network)
     summary     one line for ``synemu devices``
     origin      filled in by discovery: the distribution (name and version) it came from
     """
@@ -65,6 +68,7 @@ class DevicePlugin:
     recipes: Mapping[str, Recipe] = field(default_factory=dict)
     commands: str | None = None
     trainer: str | None = None
+    board_runner: str | None = None
     summary: str = ""
     origin: str = ""
 

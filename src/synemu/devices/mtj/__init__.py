@@ -13,4 +13,5 @@ plugin = DevicePlugin(
     name="mtj", device=MTJDevice, rule="synemu.devices.mtj.gateware:MTJRule",
     recipes={}, commands="synemu.devices.mtj.cli:register",
     trainer="synemu.devices.mtj.cli:cmd_train_mtj",
+    board_runner="synemu.devices.mtj.cli:cmd_run_board",
     summary="STT-MTJ: binary synapses with LFSR-driven stochastic switching (STDP network)")

@@ -1,19 +1,19 @@
-"""Board builds of the STDP network controller (fit and timing), with the YoWASP flow of
-:func:`synemu.boards.build.build_board`.
+"""The STDP network on a board: its link core, board builds (fit and timing) with the YoWASP
+flow of :func:`synemu.boards.build.build_board`, and its cycle-accurate simulation.
 
-:class:`SNNBoardTop` wraps :class:`~synemu.devices.mtj.network_gateware.SNNController`
-(``debug=False``) in a plain UART link (8N1, :class:`~synemu.gateware.link.UARTRx` /
-:class:`~synemu.gateware.link.UARTTx`): a command is ``ceil(W/8)`` bytes, little-endian,
-W = 3 + clog2(C) + rate_bits + 1 (the ``cmd`` payload: op, col, arg); a STEP answers
-``ceil(clog2(N+1)/8)`` bytes (``winner + 1``). A 64-byte FIFO absorbs bytes sent while the
-controller is busy; there is no CRC or replay (that is :mod:`synemu.link`'s engine
-protocol). LED 0 shows ``busy``. The design clock is the board's (``Board.clk_hz``, e.g.
-50 MHz on the ULX3S, 24 MHz on the iCEBreaker), made by the FPGA's PLL
-(:mod:`synemu.boards.pll`) when it differs from the crystal; the UART divisor follows it.
+:class:`SNNCore` puts :class:`~synemu.devices.mtj.network_gateware.SNNController`
+(``debug=False``) and :class:`~synemu.devices.mtj.seq_gateware.SNNSequencer` behind the
+protected link of the engine, :class:`synemu.gateware.link.LinkTop` (CRC-32 frames,
+sequence numbers, exactly-once execution, windowed SMEM_WRITE / SEQ_RUN, a sample memory);
+the host side and the frames' meaning for the network are :mod:`synemu.devices.mtj.link`.
+On a board it sits in :class:`synemu.boards.top.BoardTop` (UART pins, LED 0 = activity,
+the PLL clock of the board, the UART divisor following it).
 
 :data:`SNN_BOARDS` holds the reference configuration of each board;
 :func:`build_snn_board` builds one and returns a report like ``build_board``'s (resources
-used / available, ``fmax_mhz``, cycles per STEP and sample, implied samples/s).
+used / available, ``fmax_mhz``, cycles per STEP and sample, implied samples/s);
+:func:`snn_harness_native_build` compiles the same link top in Verilator for
+:class:`~synemu.boards.backend.NativeLink`.
 ``python -m synemu.devices.mtj.board BOARD OUT`` builds a reference configuration.
 """
 
@@ -24,145 +24,230 @@ import shutil
 import time
 from pathlib import Path
 
-from amaranth.hdl import Cat, Elaboratable, Module, Signal
+import numpy as np
+from amaranth.hdl import Cat, Const, Module, Mux, Signal
 from amaranth.lib import wiring
-from amaranth.lib.fifo import SyncFIFOBuffered
-from amaranth.lib.wiring import In, Out
 
 from .network import SNNConfig
 
-__all__ = ["SNNLinkCore", "SNNBoardTop", "SNN_BOARDS", "snn_board_config", "build_snn_board"]
+__all__ = ["SNNCore", "snn_harness_native_build", "SNN_BOARDS", "snn_board_config",
+           "snn_board_spec", "build_snn_board"]
 
 NAME = "synemu_snn"
 
 #: reference network per board: SNNConfig overrides of the mnist5k preset, controller
-#: parameters (banks, draws) and the clock. Device ``rand_bits=16``: one 16x16 multiplier
-#: per lane's mixer.
+#: parameters (banks, draws), the design clock (Hz) and UART rate: the ULX3S runs at the
+#: 54.17 MHz its PLL makes from 25 MHz so that its FT231X's 3 Mbaud is exact (divisor 18;
+#: an mnist5k sample is ~200 bytes on the wire). Device ``rand_bits=16``: one 16x16
+#: multiplier per lane's mixer.
 SNN_BOARDS = {
     "ulx3s-85f": dict(n_inputs=784, n_neurons=400, lanes=16, banks=25, draws=4,
-                      device_params={"rand_bits": 16}),
+                      clock_hz=54_000_000, baud=3_000_000, device_params={"rand_bits": 16}),
     "icebreaker": dict(n_inputs=196, n_neurons=400, lanes=4, banks=20, draws=1,
-                       device_params={"rand_bits": 16}),
+                       clock_hz=24_000_000, baud=3_000_000, device_params={"rand_bits": 16}),
 }
+HW_KEYS = ("banks", "draws", "clock_hz", "baud")
 
 
 def snn_board_config(board: str, **overrides) -> tuple[SNNConfig, dict]:
-    """(SNNConfig, {banks, draws}) of ``board``'s reference network (mnist5k preset), with
-    ``overrides`` (network fields, ``device_params``, banks, draws)."""
+    """(SNNConfig, {banks, draws, clock_hz, baud}) of ``board``'s reference network (mnist5k
+    preset), with ``overrides`` (network fields, ``device_params``, :data:`HW_KEYS`)."""
     from .experiments import snn_config
     if board not in SNN_BOARDS:
         raise ValueError(f"no reference SNN configuration for board {board!r}; known: "
                          f"{', '.join(SNN_BOARDS)}")
     kw = {**SNN_BOARDS[board], **overrides}
-    hw = {k: kw.pop(k) for k in ("banks", "draws") if k in kw}
+    hw = {k: kw.pop(k) for k in HW_KEYS if k in kw}
     C, N = kw.pop("n_inputs"), kw.pop("n_neurons")
     return snn_config("mnist5k", C, N, **kw), hw
 
 
-class SNNLinkCore(wiring.Component):
-    """UART link around ``SNNController(config, banks, draws)`` (see module doc); ``divisor``
-    clocks per UART bit. Ports ``rx`` (in), ``tx``, ``activity`` (= controller busy) (out),
-    as :class:`synemu.boards.top.BoardTop` expects of a core."""
+class SNNCore(wiring.Component):
+    """The STDP network's link core (:func:`synemu.gateware.core.core_signature`) for
+    :class:`synemu.gateware.link.LinkTop`: an :class:`SNNController` ``(config, banks,
+    draws)``, the check of its commands (:func:`synemu.devices.mtj.link.snn_reject_reason`,
+    bit for bit) and, with ``spec.smem_words``, an :class:`SNNSequencer` with one job
+    running and one queued (:class:`~synemu.devices.mtj.records.SNNJob`, checked as
+    ``SNNJob.validate``). COUNTERS: ``time`` = STEPs and ``samples`` = ENDs executed (32
+    bits, the link's or the sequencer's)."""
 
-    def __init__(self, config: SNNConfig, *, banks: int | None, draws: int, divisor: int):
+    def __init__(self, spec, *, banks: int | None = None, draws: int = 1):
+        from ...gateware.core import core_signature
         from .network_gateware import SNNController
-        self.config = config
-        self.ctrl = SNNController(config, banks=banks, draws=draws)
-        self.divisor = divisor
-        super().__init__({"rx": In(1, init=1), "tx": Out(1, init=1), "activity": Out(1)})
+        cfg = spec.config
+        if not isinstance(cfg, SNNConfig):
+            raise TypeError(f"SNNCore needs a spec of an SNNConfig, not {cfg!r}")
+        self.spec = spec
+        self.ctrl = SNNController(cfg, banks=banks, draws=draws)
+        W = spec.smem_words
+        self.addr_width = (W - 1).bit_length() if W else 0
+        super().__init__(core_signature(spec.cmd_bits, cfg.resp_width, self.addr_width))
 
     def elaborate(self, platform):
-        from ...gateware.link import UARTRx, UARTTx
+        from ...gateware.core import STATUS_BYTES, fits
+        from ...gateware.fixed import mul_const
+        from ...link.protocol import Reject
+        from .network import SOp
+        from .records import LEARN, PRED, TABLE_WORDS
+        from .seq_gateware import SNNSequencer, snn_job_layout
+        s, cfg = self.spec, self.spec.config
+        W, A = s.smem_words, self.addr_width
         m = Module()
-        cfg = self.config
         m.submodules.ctrl = ctrl = self.ctrl
-        m.submodules.urx = urx = UARTRx(self.divisor)
-        m.submodules.utx = utx = UARTTx(self.divisor)
-        m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx), self.activity.eq(ctrl.busy)]
+        m.d.comb += self.busy.eq(ctrl.busy)
 
-        # bytes -> commands
-        m.submodules.rxq = rxq = SyncFIFOBuffered(width=8, depth=64)
-        m.d.comb += [rxq.w_data.eq(urx.data.payload), rxq.w_en.eq(urx.data.valid)]
-        cmd_bits = len(ctrl.cmd.payload.as_value())
-        nb = -(-cmd_bits // 8)
-        shreg = Signal(8 * nb)
-        got = Signal(range(nb + 1))
-        pending = Signal()
-        m.d.comb += [ctrl.cmd.payload.eq(shreg[:cmd_bits]), ctrl.cmd.valid.eq(pending),
-                     rxq.r_en.eq(~pending)]
-        with m.If(pending):
-            with m.If(ctrl.cmd.ready):
-                m.d.sync += pending.eq(0)
-        with m.Elif(rxq.r_rdy):
-            m.d.sync += shreg.eq(Cat(shreg[8:], rxq.r_data) if nb > 1 else rxq.r_data)
-            with m.If(got == nb - 1):
-                m.d.sync += [got.eq(0), pending.eq(1)]
+        # the check of a wire command: op (3 bits), col, arg
+        c = Signal(ctrl.cmd.payload.shape())
+        m.d.comb += c.eq(self.cmd.payload)
+        defined = (c.op >= SOp.PIX) & (c.op <= SOp.END)
+        pix, step, end = c.op == SOp.PIX, c.op == SOp.STEP, c.op == SOp.END
+        col_bad = pix & (c.col >= cfg.n_inputs) if cfg.n_inputs < 1 << len(c.col) else 0
+        arg_bad = (pix & (c.arg > 1 << cfg.rate_bits) | step & (c.arg >= cfg.device.n_codes)
+                   | end & (c.arg > 1))
+        m.d.comb += self.reason.eq(Mux(~defined, Reject.OP, Mux(col_bad, Reject.COL,
+                                                                 Mux(arg_bad, Reject.ARG, 0))))
+
+        link = [ctrl.cmd.valid.eq(self.cmd.valid), ctrl.cmd.payload.eq(self.cmd.payload),
+                self.cmd.ready.eq(ctrl.cmd.ready), self.resp.valid.eq(ctrl.resp.valid),
+                self.resp.payload.eq(ctrl.resp.payload), ctrl.resp.ready.eq(self.resp.ready)]
+        if W:
+            m.submodules.seq = seq = SNNSequencer(cfg, W)
+            with m.If(seq.running):
+                m.d.comb += [ctrl.cmd.valid.eq(seq.cmd.valid),
+                             ctrl.cmd.payload.eq(seq.cmd.payload),
+                             seq.cmd.ready.eq(ctrl.cmd.ready),
+                             seq.resp.valid.eq(ctrl.resp.valid),
+                             seq.resp.payload.eq(ctrl.resp.payload),
+                             ctrl.resp.ready.eq(seq.resp.ready)]
             with m.Else():
-                m.d.sync += got.eq(got + 1)
+                m.d.comb += link
+        else:
+            m.d.comb += link
 
-        # responses -> bytes
-        rb = -(-cfg.resp_width // 8)
-        out = Signal(8 * rb)
-        left = Signal(range(rb + 1))
-        m.d.comb += [ctrl.resp.ready.eq(left == 0), utx.data.payload.eq(out[:8]),
-                     utx.data.valid.eq(left != 0)]
-        with m.If(left == 0):
-            with m.If(ctrl.resp.valid):
-                m.d.sync += [out.eq(ctrl.resp.payload), left.eq(rb)]
-        with m.Elif(utx.data.ready):
-            m.d.sync += [out.eq(out >> 8), left.eq(left - 1)]
+        steps, ends = Signal(32), Signal(32)
+        with m.If(ctrl.cmd.valid & ctrl.cmd.ready):
+            with m.If(ctrl.cmd.payload.op == SOp.STEP):
+                m.d.sync += steps.eq(steps + 1)
+            with m.If(ctrl.cmd.payload.op == SOp.END):
+                m.d.sync += ends.eq(ends + 1)
+        m.d.comb += [self.time.eq(steps), self.samples.eq(ends)]
+        if not W:
+            return m
+
+        m.d.comb += [self.mem_addr.eq(seq.mem_addr), self.mem_wdata.eq(seq.mem_wdata),
+                     self.mem_we.eq(seq.mem_we), self.mem_re.eq(seq.mem_re),
+                     seq.mem_rdata.eq(self.mem_rdata)]
+        pend = Signal(snn_job_layout(cfg, W))
+        pend_valid = Signal()
+        # range ends of the queued and the running job (a + 2 bits), for the overlap checks
+        p_table, p_pred, r_table, r_pred = (Signal(A + 2, name=n) for n in (
+            "pend_table_end", "pend_pred_end", "run_table_end", "run_pred_end"))
+        m.d.comb += [seq.job.valid.eq(pend_valid), seq.job.payload.eq(pend),
+                     self.running.eq(seq.running), self.pending.eq(pend_valid)]
+        with m.If(seq.job.valid & seq.job.ready):
+            m.d.sync += [pend_valid.eq(0), r_table.eq(p_table), r_pred.eq(p_pred)]
+        queued = Signal(32)
+        active, job_busy, learn_act, learn_busy = (Signal(48, name=n) for n in (
+            "active", "job_busy", "learn_act", "learn_busy"))
+        with m.If(seq.running):
+            m.d.sync += active.eq(active + 1)
+            with m.If(ctrl.busy):
+                m.d.sync += job_busy.eq(job_busy + 1)
+        with m.If(seq.running & seq.cur.flags[0]):
+            m.d.sync += learn_act.eq(learn_act + 1)
+            with m.If(ctrl.busy):
+                m.d.sync += learn_busy.eq(learn_busy + 1)
+        z16 = Const(0, 16)
+        status = Cat(seq.jobs, seq.samples, Const(0, 32), queued, seq.errors,
+                     active, z16, job_busy, z16, learn_act, z16, learn_busy, z16,
+                     seq.running, Const(0, 7), ~pend_valid, Const(0, 7))
+        assert len(status) == 8 * STATUS_BYTES
+        m.d.comb += self.status.eq(status)
+
+        # SNN_JOB_FMT fields, checked exactly as SNNJob.validate
+        h = self.head
+        j_flags, j_rec, j_count, j_end = h[0:8], h[8:40], h[40:72], h[72:104]
+        j_pred, j_table, j_code = h[104:136], h[136:168], h[168:184]
+        c16 = j_count[:16]
+        table_end, pred_end = Signal(A + 2), Signal(max(A + 2, 17 + cfg.steps.bit_length()))
+        m.d.comb += [table_end.eq(j_table[:A + 1] + TABLE_WORDS),
+                     pred_end.eq(j_pred[:A + 1] + mul_const(c16, cfg.steps))]
+        learn, is_pred = j_flags[0], j_flags[3]
+        n_codes = cfg.device.n_codes
+        m.d.comb += self.job_ok.eq(
+            ((j_flags & (0xFF ^ (LEARN | PRED))) == 0) & (c16 != 0) & fits(j_count, 16)
+            & fits(j_rec, A) & fits(j_end, A + 1) & (j_end[:A + 1] <= W)
+            & (j_rec[:A] < j_end[:A + 1])
+            & fits(j_table, A + 1) & (table_end <= W)
+            & (~is_pred | (fits(j_pred, A + 1) & (pred_end <= W)))
+            & fits(j_code, 16) & (j_code < n_codes) & (~learn | (j_code != 0)))
+        with m.If(self.job_load):
+            m.d.sync += [pend_valid.eq(1), queued.eq(queued + 1),
+                         pend.flags.eq(j_flags), pend.rec_base.eq(j_rec), pend.count.eq(j_count),
+                         pend.rec_end.eq(j_end), pend.pred_base.eq(j_pred),
+                         pend.table_base.eq(j_table), pend.code.eq(j_code),
+                         p_table.eq(table_end), p_pred.eq(pred_end)]
+
+        def ranges(j, t_end, p_end, valid):
+            return [(j.rec_base, j.rec_end, valid), (j.table_base, t_end, valid),
+                    (j.pred_base, p_end, valid & j.flags[3])]
+        overlap = Const(0, 1)
+        for lo, hi, v in (ranges(seq.cur, r_table, r_pred, seq.running)
+                          + ranges(pend, p_table, p_pred, pend_valid)):
+            overlap = overlap | (v & (self.w_lo < hi) & (lo < self.w_hi))
+        m.d.comb += self.overlap.eq(overlap)
         return m
 
 
-class SNNBoardTop(Elaboratable):
-    """``core`` (:class:`SNNLinkCore`) on the platform's ``uart`` 0 and ``led`` 0, clocked at
-    ``clk_hz``: from the FPGA's PLL (:class:`synemu.boards.pll.PLLDomain`) when that differs
-    from the platform's default clock, else from the crystal."""
+def snn_harness_native_build(spec, *, banks: int | None = None, draws: int = 1,
+                             waves: bool | str = False):
+    """Native Verilator driver (:mod:`synemu.sim.native`) of the STDP network's board link,
+    ``LinkTop(spec, SNNCore(spec, banks, draws))`` in :class:`~synemu.gateware.link.SimHarness`:
+    for :class:`~synemu.boards.backend.NativeLink` ``(spec, build=...)``; cached by spec."""
+    from ...boards.backend import TOPLEVEL, WINDOW, spec_id
+    from ...gateware.link import LinkTop, SimHarness
+    from ...sim import verilator
 
-    def __init__(self, core: SNNLinkCore, clk_hz: float):
-        self.core, self.clk_hz = core, clk_hz
-        self.pll = None
+    def verilog():
+        core = LinkTop(spec, SNNCore(spec, banks=banks, draws=draws))
+        return verilator.verilog_of(SimHarness(spec, WINDOW, core=core), name=TOPLEVEL)
+    return verilator.build_design(["SNNHarness", WINDOW, spec_id(spec), banks, draws],
+                                  verilog, TOPLEVEL, waves=waves, target="native")
 
-    def elaborate(self, platform):
-        from amaranth.build import ResourceError
-        from amaranth.lib import io
-        m = Module()
-        m.submodules.core = core = self.core
-        uart = platform.request("uart", 0, dir={io_.name: "-" for io_ in
-                                                platform.lookup("uart", 0).ios})
-        m.submodules.rx_buf = rx_buf = io.Buffer("i", uart.rx)
-        m.submodules.tx_buf = tx_buf = io.Buffer("o", uart.tx)
-        m.d.comb += [core.rx.eq(rx_buf.i), tx_buf.o.eq(core.tx)]
-        try:
-            led = platform.request("led", 0, dir="-")
-        except ResourceError:   # pragma: no cover - boards without a plain LED
-            led = None
-        if led is not None:
-            m.submodules.led_buf = led_buf = io.Buffer("o", led)
-            m.d.comb += led_buf.o.eq(core.activity)
-        f_in = platform.default_clk_frequency
-        if abs(self.clk_hz - f_in) > 1:
-            from ...boards.pll import PLLDomain, pll_for
-            self.pll = pll_for(platform.family, f_in, self.clk_hz)
-            m.submodules.cd_sync = clocks = PLLDomain(self.pll)
-            m.domains += clocks.domain
-        return m
+
+def snn_board_spec(board: str, config: SNNConfig, *, clock_hz: int | None = None,
+                   baud: int | None = None, sequencer: bool = True):
+    """The :class:`~synemu.devices.mtj.link.SNNLinkSpec` of ``config`` on ``board`` (design
+    clock ``clock_hz``, default the board's; a UART rate the board's bridge offers; the
+    family's sample memory unless ``sequencer=False``), as :func:`synemu.boards.top.board_spec`."""
+    from ...boards.platforms import get_board
+    from ...boards.top import board_spec
+    from ...gateware.sequencer import SMEM_WORDS
+    from .link import SNNLinkSpec
+    b = get_board(board)
+    if clock_hz:
+        b = b.with_clock(clock_hz)
+    return board_spec(b, config, baud, SMEM_WORDS[b.family] if sequencer else 0,
+                      spec_type=SNNLinkSpec)
 
 
 def build_snn_board(board: str, out, *, config: SNNConfig | None = None, banks: int | None = None,
                     draws: int | None = None, clock_hz: int | None = None, baud: int | None = None,
                     seed: int = 1, keep_going: bool = True, learn_spikes: float = 6.4) -> dict:
-    """Build ``SNNBoardTop`` for ``board`` into ``out`` (default: the board's reference
-    network, :data:`SNN_BOARDS`; ``config``/``banks``/``draws``/``clock_hz`` override it) with
-    the same Amaranth build plan and YoWASP tools as :func:`synemu.boards.build.build_board`.
-    Returns (and writes to ``out/report.json``) the resources, ``fmax_mhz``, whether timing
-    is met at the clock, and ``cycles_per_step`` / ``cycles_per_sample`` (with
-    ``learn_spikes`` learning spikes per sample) and ``samples_per_s`` at the clock and at
-    Fmax. ``keep_going``: report a timing failure instead of raising."""
+    """Build the STDP network's board top (:class:`~synemu.boards.top.BoardTop` around
+    ``LinkTop(spec, SNNCore(spec, banks, draws))``, :func:`snn_board_spec`) for ``board``
+    into ``out`` (default: the board's reference network, :data:`SNN_BOARDS`;
+    ``config``/``banks``/``draws``/``clock_hz`` override it) with the same Amaranth build
+    plan and YoWASP tools as :func:`synemu.boards.build.build_board`. Returns (and writes to
+    ``out/report.json``) the resources, ``fmax_mhz``, whether timing is met at the clock,
+    and ``cycles_per_step`` / ``cycles_per_sample`` (with ``learn_spikes`` learning spikes
+    per sample) and ``samples_per_s`` at the clock and at Fmax. ``keep_going``: report a
+    timing failure instead of raising."""
     from ...boards.build import BuildFailed, _yosys_cells, parse_nextpnr_report, run_plan
     from ...boards.platforms import get_board
+    from ...boards.top import BoardTop
+    from ...gateware.link import LinkTop
     from ...sim.tools import warm_yowasp, yowasp_tools
-    from .network_gateware import SNNController
     b = get_board(board)
     ref_cfg, hw = snn_board_config(b.name) if b.name in SNN_BOARDS else (None, {})
     cfg = config or ref_cfg
@@ -170,12 +255,12 @@ def build_snn_board(board: str, out, *, config: SNNConfig | None = None, banks: 
         raise ValueError(f"no reference SNN configuration for {b.name}: pass config=")
     banks = banks if banks is not None else hw.get("banks")
     draws = draws if draws is not None else hw.get("draws", 1)
-    clock_hz = clock_hz or b.clk_hz          # the board's design clock (its PLL output)
-    baud = baud or b.baud
-    divisor = round(clock_hz / baud)
-    core = SNNLinkCore(cfg, banks=banks, draws=draws, divisor=divisor)
-    top = SNNBoardTop(core, clock_hz)
-    ctrl: SNNController = core.ctrl
+    spec = snn_board_spec(b.name, cfg, clock_hz=clock_hz or hw.get("clock_hz"),
+                          baud=baud or hw.get("baud"))
+    clock_hz, divisor = spec.clk_hz, spec.divisor
+    core = SNNCore(spec, banks=banks, draws=draws)
+    top = BoardTop(spec, LinkTop(spec, core))
+    ctrl = core.ctrl
     out = Path(out)
     bdir = out / f"build-snn-{b.name}"
     if bdir.exists():
@@ -218,7 +303,8 @@ def build_snn_board(board: str, out, *, config: SNNConfig | None = None, banks: 
         "learn_spikes_per_sample": learn_spikes, "cycles_per_sample": sample,
         "samples_per_s": clock_hz / sample,
         "samples_per_s_at_fmax": fmax * 1e6 / sample if fmax else None,
-        "uart_divisor": divisor, "config": cfg.to_dict(), "build_dir": str(bdir),
+        "uart_divisor": divisor, "baud": spec.baud, "smem_words": spec.smem_words,
+        "config": cfg.to_dict(), "build_dir": str(bdir),
         "seconds": round(seconds, 1),
     }
     (out / "report.json").write_text(json.dumps(report, indent=2) + "\n")
@@ -240,7 +326,7 @@ def main(argv=None) -> int:   # pragma: no cover - runs a real build
     for a in args[2:]:
         k, _, v = a.partition("=")
         over[k] = int(v) if v.lstrip("-").isdigit() else v
-    hw = {k: over.pop(k) for k in ("banks", "draws", "clock_hz") if k in over}
+    hw = {k: over.pop(k) for k in HW_KEYS if k in over}
     cfg = snn_board_config(args[0], **over)[0] if over else None
     r = build_snn_board(args[0], args[1], config=cfg, **hw)
     print(json.dumps({k: v for k, v in r.items() if k != "config"}, indent=2))
@@ -249,3 +335,156 @@ def main(argv=None) -> int:   # pragma: no cover - runs a real build
 
 if __name__ == "__main__":   # pragma: no cover
     raise SystemExit(main())
+
+
+def spike_counts(winners: np.ndarray, n_neurons: int) -> np.ndarray:
+    """(n, N) spike counts of STEP responses ``winners`` (n, steps; ``winner + 1``, 0: none)."""
+    w = np.asarray(winners, dtype=np.int64)
+    counts = np.zeros((len(w), n_neurons + 1), dtype=np.int64)
+    np.add.at(counts, (np.repeat(np.arange(len(w)), w.shape[1]), w.ravel()), 1)
+    return counts[:, 1:]
+
+
+def run_snn_board(board: str, dataset: str = "mnist5k", *, mode: str = "auto",
+                  port: str | None = None, sim: str = "verilator", limit: int | None = None,
+                  epochs: int | None = None, seed: int = 0, check: bool = False,
+                  baud: int | None = None, window: int = 16, evaluate: bool = True,
+                  progress=None) -> dict:
+    """Train the STDP network of ``board``'s reference hardware (:data:`SNN_BOARDS`: lanes,
+    banks, draws, clock, UART rate) on ``dataset`` (its network preset, the dataset's input
+    count) through the protected link: on a board at ``port``, or its exact top-level in
+    Verilator (``sim="verilator"``, the board's PLL clock and UART divisor) or the byte-exact
+    model (``sim="model"``). ``mode``: ``stream`` (records through ring buffers),
+    ``resident`` (records written once, one job per epoch; ValueError naming the sizes if
+    they do not fit), ``host`` (CMDS per input), ``auto`` (resident if it fits). The
+    training order is a NumPy permutation per epoch (``seed``); then, learning off, the
+    train split labels the neurons and the test split is classified (``evaluate``).
+    ``check``: the golden model runs the same presentations; ``identical_to_golden`` = every
+    STEP response equal (training and both evaluation passes). Returns a JSON-ready dict
+    (rates from the board's cycle counter)."""
+    from ...link.protocol import ModelTransport, SerialTransport
+    from ...runtime.datasets import load_dataset
+    from .experiments import snn_config
+    from .link import SNNBoardModel, SNNLinkHost
+    from .network import GoldenSNN, assign_labels, classify, rate_codes
+    from .records import TABLE_WORDS, encode_record, rate_table
+    if mode not in ("auto", "stream", "resident", "host"):
+        raise ValueError(f"snn run: mode must be auto, stream, resident or host, not {mode!r}")
+    if board not in SNN_BOARDS:
+        raise ValueError(f"snn run: no STDP network configuration for board {board!r}; "
+                         f"known: {', '.join(SNN_BOARDS)}")
+    ref = dict(SNN_BOARDS[board])
+    hw = {k: ref.pop(k) for k in HW_KEYS}
+    ds = load_dataset(dataset, seed=0)
+    xtr, ytr, xte, yte = ds.x_train, ds.y_train, ds.x_test, ds.y_test
+    if limit:
+        xtr, ytr, xte, yte = xtr[:limit], ytr[:limit], xte[:limit], yte[:limit]
+    C = xtr.shape[1]
+    lanes = ref.pop("lanes")
+    while C % lanes:
+        lanes //= 2
+    cfg = snn_config(ds.name, C, ref.pop("n_neurons"), seed, lanes=lanes,
+                     device_params=ref.pop("device_params"))
+    draws = min(hw["draws"], cfg.lanes)
+    codes = cfg.epoch_codes(epochs or 1) if not (epochs and cfg.schedule) else \
+        cfg.schedule[:epochs]
+    Rtr, Rte = rate_codes(xtr, cfg), rate_codes(xte, cfg)
+    table = rate_table(np.concatenate([Rtr, Rte]), cfg) if mode != "host" else None
+    order = np.random.default_rng(seed)
+    perms = [order.permutation(len(Rtr)) for _ in codes]
+    spec0 = snn_board_spec(board, cfg, clock_hz=hw["clock_hz"], baud=baud or hw["baud"])
+    W = spec0.smem_words
+    rec_words = (sum(len(encode_record(r, table[1])) for r in Rtr) if table else 0)
+    res_need = TABLE_WORDS + rec_words + len(Rtr) * cfg.steps
+    if mode in ("auto", "resident"):
+        if res_need <= W:
+            mode = "resident"
+        elif mode == "resident":
+            raise ValueError(f"snn run: {len(Rtr)} training records ({rec_words} words) with "
+                             f"the rate table ({TABLE_WORDS}) and their predictions "
+                             f"({len(Rtr) * cfg.steps}) need {res_need} words, the {board}'s "
+                             f"sample memory holds {W}: use --mode stream (or --limit)")
+        else:
+            mode = "stream"
+    spec = spec0
+    if mode == "resident":           # the STDP sequencer has no order table: record order
+        perms = [np.arange(len(Rtr)) for _ in codes]
+    if port:
+        transport, where = SerialTransport(port, round(spec.baud)), f"{board} on {port}"
+    elif sim == "model":
+        transport, where = ModelTransport(SNNBoardModel(spec)), "byte-exact board model"
+    elif sim == "verilator":
+        from ...boards.backend import NativeLink
+        build = snn_harness_native_build(spec, banks=hw["banks"], draws=draws)
+        transport = NativeLink(spec, build=build)
+        where = (f"simulated {board} top-level (verilator, {spec.clk_hz / 1e6:.6g} MHz, "
+                 f"UART divisor {spec.divisor})")
+    else:
+        raise ValueError(f"snn run: sim must be verilator or model, not {sim!r}")
+    t0 = time.perf_counter()
+    try:
+        host = SNNLinkHost(transport, spec)
+        host.init()
+        c0 = host.counters()
+        b0 = host.stats.bytes_out
+        got = []
+        if mode == "resident":
+            job = host.load_resident(Rtr, table=table, window=window)
+        for code, perm in zip(codes, perms):
+            R = Rtr[perm]
+            if mode == "host":
+                got.append(host.host_run(R, True, code))
+            elif mode == "stream":
+                got.append(host.stream(R, True, code, window=window, table=table,
+                                       progress=progress))
+            else:
+                got.append(host.run_resident(job, True, code))
+        c1 = host.counters()
+        wire = host.stats.bytes_out - b0     # resident: the records' one upload included
+        if evaluate:
+            run = {"host": lambda R: host.host_run(R, False),
+                   "stream": lambda R: host.stream(R, False, window=window, table=table),
+                   "resident": lambda R: host.stream(R, False, window=window, table=table)}[mode]
+            ev_tr, ev_te = run(Rtr), run(Rte)
+    finally:
+        transport.close()
+    seconds = time.perf_counter() - t0
+    n = len(codes) * len(Rtr)
+    cyc, busy = c1.cycles - c0.cycles, c1.busy_cycles - c0.busy_cycles
+    out = {"device": "mtj", "board": board, "dataset": ds.name, "mode": mode, "where": where,
+           "n_inputs": C, "n_neurons": cfg.n_neurons, "lanes": cfg.lanes,
+           "banks": hw["banks"], "draws": draws, "epochs": len(codes), "codes": list(codes),
+           "samples": n, "seconds": seconds, "board_clk_hz": spec.clk_hz,
+           "baud": round(spec.baud), "board_cycles": cyc,
+           "board_samples_per_s": n / (cyc / spec.clk_hz) if cyc else None,
+           "engine_bound_samples_per_s": n / (busy / spec.clk_hz) if busy else None,
+           "wire_bytes_per_sample": wire / n,
+           "wire_bound_samples_per_s": spec.baud / 10 / (wire / n) if wire else None,
+           "link_utilisation": wire / (spec.baud / 10 * cyc / spec.clk_hz) if cyc else None,
+           "board_steps": c1.time, "board_samples": c1.samples,
+           "link": {k: getattr(host.stats, k) for k in ("frames", "retries", "crc_errors",
+                                                         "timeouts", "busy", "go_backs",
+                                                         "bytes_out", "bytes_in")},
+           "identical_to_golden": None}
+    if evaluate:
+        assigned = assign_labels(spike_counts(ev_tr, cfg.n_neurons), ytr, ds.n_classes)
+        pred = classify(spike_counts(ev_te, cfg.n_neurons), assigned, ds.n_classes)
+        out["test_accuracy"] = float(np.mean(pred == yte))
+    if check:
+        g = GoldenSNN(cfg)
+        g.init()
+        same = True
+        tg = time.perf_counter()
+        for code, perm, hw_w in zip(codes, perms, got):
+            for r, w in zip(Rtr[perm], hw_w):
+                g.present(r, True, code)
+                same = same and np.array_equal(g.last_winners, w)
+        gs = time.perf_counter() - tg
+        out.update(golden_samples_per_s=n / gs)
+        if evaluate:
+            same = (same and np.array_equal(g.evaluate(Rtr), spike_counts(ev_tr, cfg.n_neurons))
+                    and np.array_equal(g.evaluate(Rte), spike_counts(ev_te, cfg.n_neurons)))
+        out["identical_to_golden"] = bool(same)
+        if out["board_samples_per_s"]:
+            out["board_over_golden"] = out["board_samples_per_s"] / out["golden_samples_per_s"]
+    return out

@@ -281,6 +281,57 @@ def cmd_train_mtj(args):
     return 0
 
 
+def cmd_run_board(args):
+    """``synemu run --device mtj``: the STDP network trains on its board (``--port``) or on
+    the board's exact top-level in Verilator (or ``--sim model``) through the protected link,
+    in stream, resident or host mode (:func:`synemu.devices.mtj.board.run_snn_board`)."""
+    from ...link.protocol import LinkError
+    from .board import run_snn_board
+    refused = [(args.sim == "amaranth", "--sim amaranth (use verilator or model)"),
+               (args.driver != "native", "--driver cocotb"), (args.fast_uart, "--fast-uart"),
+               (args.ticks, "--ticks (the network has no emulated device time)"),
+               (args.order != "lfsr", "--order host (records run in order)"),
+               (args.preset or args.param, "--preset/--param (the board's reference network)"),
+               (args.lanes, "--lanes (the board's reference network)")]
+    bad = [what for cond, what in refused if cond]
+    if bad:
+        raise CommandError(f"synemu run --device mtj does not take {', '.join(bad)}")
+    mode = "auto" if args.mode == "auto" else args.mode
+    bar = progress(total=None, desc=f"mtj on {args.board} (training samples)",
+                   disable=args.json)
+    try:
+        r = run_snn_board(args.board, args.dataset, mode=mode, port=args.port, sim=args.sim,
+                          limit=args.limit, epochs=args.epochs, seed=args.seed,
+                          check=args.check, baud=args.baud, window=args.window,
+                          progress=lambda done: bar.update(max(0, done - bar.n)))
+    except LinkError as e:
+        raise CommandError(str(e), 1) from e
+    finally:
+        bar.close()
+    out = out_dir(args.out)
+    res = {"command": "run", "ok": r["identical_to_golden"] is not False, **r}
+    save_json(res, out / f"run-mtj-{file_stem(r['dataset'])}.json")
+
+    def rate(v):
+        return f"{v:,.0f}" if v else "-"
+    lines = [f"run mtj (STDP network {r['n_neurons']} x {r['n_inputs']}) on {r['dataset']} "
+             f"({r['mode']} mode) via {r['where']}: {r['samples']} training samples, "
+             f"{r['seconds']:.1f} s",
+             f"  board {rate(r['board_samples_per_s'])} samples/s of board time (engine bound "
+             f"{rate(r['engine_bound_samples_per_s'])}, wire bound "
+             f"{rate(r['wire_bound_samples_per_s'])}; link utilisation "
+             f"{(r['link_utilisation'] or 0) * 100:.1f} %)",
+             f"  test accuracy {r.get('test_accuracy', float('nan')):.3f}; link: "
+             f"{r['link']['frames']} frames, {r['link']['retries']} retries, "
+             f"{r['link']['busy']} busy"]
+    if r["identical_to_golden"] is not None:
+        lines.append(f"  identical to the golden model: "
+                     f"{'YES' if r['identical_to_golden'] else 'NO'} (golden "
+                     f"{rate(r['golden_samples_per_s'])} samples/s)")
+    emit(res, "\n".join(lines), args.json)
+    return 0 if res["ok"] else 1
+
+
 DRIVER_HELP = ("Verilator driver of the STDP network: the compiled C++ driver (default) or "
                "the cocotb testbench (identical results)")
 

@@ -145,12 +145,24 @@ def decode_record(mem, addr: int, n_inputs: int) -> tuple[list, bool, int]:
 
 class GoldenSNNSequencer:
     """:class:`GoldenSNN` plus a sample memory of ``words`` 16-bit words; ``run(job)``
-    executes a job as the board does. Counters ``jobs``, ``samples``, ``errors``."""
+    executes a job as the board does. Counters ``jobs``, ``samples``, ``errors``, ``queued``
+    (jobs accepted by :meth:`accept`); ``correct`` is always 0 (no labels on the board)."""
+
+    correct = 0
 
     def __init__(self, golden: GoldenSNN, words: int):
         self.g, self.words = golden, words
         self.mem = np.zeros(words, dtype=np.uint16)
-        self.jobs = self.samples = self.errors = 0
+        self.jobs = self.samples = self.errors = self.queued = 0
+
+    @property
+    def smem(self) -> np.ndarray:
+        return self.mem
+
+    def accept(self, job: SNNJob) -> None:
+        """Queue ``job`` (validated: ValueError names the field)."""
+        job.validate(self.g.config, self.words)
+        self.queued += 1
 
     def write(self, addr: int, data):
         data = np.asarray(data, dtype=np.uint16)

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 
 #: a tiny run: 6 neurons, 30 train / 15 test digits, 8 steps per sample
 TINY = ["mtj", "snn", "--neurons", "6", "--seeds", "2", "--n-train", "30", "--n-test", "15",

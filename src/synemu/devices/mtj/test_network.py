@@ -565,51 +565,6 @@ def test_controller_bad_parameters(kw, match):
         SNNController(small(), **kw)      # N = 4, lanes = 2
 
 
-def test_board_link_core_over_uart():
-    """SNNLinkCore (the board top's core) takes command bytes on its UART and answers every
-    STEP with the golden network's winner."""
-    from amaranth.sim import Simulator
-    from synemu.devices.mtj.board import SNNLinkCore
-    from synemu.devices.mtj.network_gateware import snn_command_layout
-    cfg = _tie_cfg(n_inputs=8, n_neurons=3, lanes=2)
-    div = 4
-    dut = SNNLinkCore(cfg, banks=2, draws=2, divisor=div)
-    g = GoldenSNN(cfg)
-    cmds = [(SOp.PIX, c, 0) for c in range(8)] + [(SOp.STEP, 0, 1)] * 4 + [(SOp.END, 0, 1)]
-    cmds += [(SOp.STEP, 0, 0)]
-    exp = [r for c in cmds for r in g.execute(*c)]
-    lay = snn_command_layout(cfg)
-    nb = -(-lay.size // 8)
-    sh_arg = lay.size - cfg.arg_width           # op, col, arg from bit 0
-    got = []
-
-    async def send(ctx):
-        for op, col, arg in cmds:
-            word = int(op) | col << 3 | arg << sh_arg
-            for byte in word.to_bytes(nb, "little"):
-                for bit in [0] + [byte >> i & 1 for i in range(8)] + [1]:
-                    ctx.set(dut.rx, bit)
-                    await ctx.tick().repeat(div)
-            await ctx.tick().repeat(400)      # let the command run
-
-    async def recv(ctx):
-        while len(got) < len(exp):
-            await ctx.negedge(dut.tx)          # start bit
-            await ctx.tick().repeat(div + div // 2)
-            byte = 0
-            for i in range(8):
-                byte |= ctx.get(dut.tx) << i
-                await ctx.tick().repeat(div)
-            got.append(byte)
-
-    sim = Simulator(dut)
-    sim.add_clock(1e-6)
-    sim.add_testbench(send)
-    sim.add_testbench(recv, background=True)
-    sim.run()
-    assert got == exp == [1, 2, 3, 0, 0]
-
-
 @pytest.mark.verilator
 @pytest.mark.parametrize("case", range(len(CONTROLLER_CASES)))
 def test_native_lockstep_memory_controller(case):
