@@ -13,6 +13,10 @@ Rows per run (``<board>_<device>_<mode>_...``; units in the names):
   this run, and ``board_over_golden``;
 * ``identical_to_golden``: every prediction, the counters and the final state equal.
 
+``ulx3s_85f_mtj_stream_*``: the full-size STDP network (400 x 784) streamed over the
+ULX3S-85F's 3 Mbaud link, identical to the golden network, against the golden model's
+rate in the same run.
+
 ``link_faults_*``: the windowed link in stream mode behind the fault injector
 (1e-3 damage per byte both ways: flips, drops, duplicated bytes, plus duplicated frames):
 frames acknowledged, go-backs, final state identical to golden.
@@ -101,8 +105,37 @@ def run(quick: bool = False) -> dict:
             gr, _ = _golden_rate(device, preset, limit, epochs, ticks)
             rows[f"{key}_golden_samples_per_s"] = round(gr)
             rows[f"{key}_board_over_golden"] = round(b / gr, 2)
+    rows.update(_snn(50 if quick else 200))
     rows.update(_faults(2_000 if quick else 10_000))
     return rows
+
+
+def _snn(limit: int) -> dict:
+    """The full-size STDP network (400 x 784) on the ULX3S-85F, streamed: ``limit`` mnist5k
+    samples per epoch over the recipe's epochs, every STEP response and both evaluation
+    passes checked against the golden network; the golden rate is measured in the same run."""
+    from synemu.cli.common import run_json
+    out = tempfile.mkdtemp(prefix="synemu-bench-snn-")
+    argv = ["run", "--sim", "verilator", "--board", "ulx3s-85f", "--device", "mtj",
+            "--mode", "stream", "--dataset", "mnist5k", "--limit", str(limit), "--check",
+            "--json", "--out", out]
+    rc, r = run_json(argv)
+    if rc != 0:
+        raise RuntimeError(f"synemu {' '.join(argv)} failed: {r}")
+    k = "ulx3s_85f_mtj_stream"
+    b, e, w = (r["board_samples_per_s"], r["engine_bound_samples_per_s"],
+               r["wire_bound_samples_per_s"])
+    return {f"{k}_neurons": r["n_neurons"], f"{k}_inputs": r["n_inputs"],
+            f"{k}_samples": r["samples"], f"{k}_clock_mhz": round(r["board_clk_hz"] / 1e6, 4),
+            f"{k}_baud": r["baud"], f"{k}_board_samples_per_s": round(b),
+            f"{k}_engine_bound_samples_per_s": round(e),
+            f"{k}_wire_bound_samples_per_s": round(w),
+            f"{k}_of_min_bound": round(b / min(e, w), 4),
+            f"{k}_link_utilisation": round(r["link_utilisation"], 4),
+            f"{k}_golden_samples_per_s": round(r["golden_samples_per_s"]),
+            f"{k}_board_over_golden": round(r["board_over_golden"], 2),
+            f"{k}_identical_to_golden": r["identical_to_golden"],
+            f"{k}_test_accuracy": r["test_accuracy"]}
 
 
 def _faults(frames: int) -> dict:

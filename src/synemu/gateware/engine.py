@@ -19,7 +19,7 @@ from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
 from ..spec.engine import OP_WIDTH, EngineConfig, Op
-from ..spec.fixed import IntFormat, Rounding, clog2
+from ..spec.fixed import Rounding, clog2
 from .fixed import mul, round_shift, saturate, tree_sum
 from .lfsr import LFSRBank
 from ..spec.registry import rule_for
