@@ -143,3 +143,168 @@ def test_cli_json_and_errors(capsys, ideal_run):
     assert "--limit" in out.err and "--limit" in json.loads(out.out.strip().splitlines()[-1])["error"]
     assert main(["mutate", "--directed", "-1"]) == 2
     assert "--directed" in capsys.readouterr().err
+
+
+def _u_next(g, cfg):
+    """The MTJ switching draw the next UPDATE of each lane will use (golden state)."""
+    import copy
+
+    import numpy as np
+
+    from synemu.devices.mtj.golden import mix
+    dev = cfg.device
+    bank = copy.deepcopy(g.dev_rng)
+    w = np.array(bank._step_ints(), dtype=np.uint64)
+    return mix(w, dev.rand_bits) >> np.uint64(dev.rand_bits - dev.prob_bits)
+
+
+def test_mtj_edge_stream_lands_on_thresholds():
+    cfg = _cfg("mtj")
+    dev = cfg.device
+    cmds = dev.edge_commands(cfg, 0, 6000)
+    assert len(cmds) == 6000
+    inner = [t for t in (*dev.ltp_thresholds[1:], *dev.ltd_thresholds[1:])
+             if 0 < t < 1 << dev.prob_bits]
+    g = GoldenEngine(cfg)
+    on, exact = 0, 0
+    for i, c in enumerate(cmds):
+        if c.op == Op.UPDATE and c.arg != 0:
+            # the synapse was just written to the state this pulse can switch
+            assert cmds[i - 1].op == Op.WRITE and cmds[i - 1][1:3] == c[1:3]
+            assert cmds[i + 1].op == Op.READ and cmds[i + 1][1:3] == c[1:3]
+            u = int(_u_next(g, cfg)[c.col % cfg.lanes])
+            table = dev.ltp_thresholds if c.arg > 0 else dev.ltd_thresholds
+            t = table[abs(c.arg)]
+            assert t - 2 <= u <= t + 1 or (t < 256 and u < t) or \
+                (t > (1 << dev.prob_bits) - 256 and u >= t), (i, c, u, t)
+            on += 1
+            exact += u in (t - 1, t)
+        elif c.op not in (Op.WRITE, Op.READ):
+            assert c.arg == 0                 # the draws in between are zero pulses
+        g.execute(c)
+    assert on >= 40 and exact >= 10 and len(inner) >= 10
+
+
+def test_learn_edge_stream_puts_pulses_next_to_rails():
+    import numpy as np
+
+    from synemu.sim.lockstep import learn_edge_commands, random_commands
+    for name in ("ideal", "femfet"):     # (the MTJ's products never get there: _eq_learn_far)
+        cfg = _cfg(name)
+        pf = cfg.device.pulse_fmt
+
+        def near_rails(cmds):
+            g, n, learns = GoldenEngine(cfg), 0, 0
+            for c in cmds:
+                if c.op == Op.LEARN:
+                    y = g.forward_values(train=True)
+                    t = np.full(cfg.rows, cfg.t_neg)
+                    t[c.arg] = cfg.t_pos
+                    q = (cfg._err_fmt.saturate(t - y)[:, None] * g.x[None, :]) >> cfg.eta
+                    n += int(np.isin(q, [pf.min - 2, pf.min - 1, pf.min, pf.min + 1,
+                                         pf.max - 2, pf.max - 1, pf.max, pf.max + 1]).sum())
+                    learns += 1
+                g.execute(c)
+            return n / max(learns, 1)
+
+        edge = learn_edge_commands(cfg, 0, 1500)
+        assert sum(c.op == Op.LEARN for c in edge) > 150
+        heavy = random_commands(cfg, 1000, 1500, weights=mutate._LEARN_HEAVY)
+        assert near_rails(edge) > 3 * near_rails(heavy), name
+
+
+@pytest.fixture(scope="module")
+def mtj_schema():
+    cfg = _cfg("mtj")
+    d = mutate.design(cfg)
+    muts = mutate.discover(d)
+    return cfg, muts, mutate.build_schema(d, muts)
+
+
+def test_mtj_edge_stream_kills_what_random_streams_miss(mtj_schema):
+    """The switching draw's mixer: a bit swap in the copy that reaches only the lowest bit
+    of u survives random streams; the edge stream (draws on the thresholds) kills it."""
+    from synemu.sim.lockstep import random_commands
+    cfg, muts, build = mtj_schema
+    low = [m for m in muts if m.kind == "bitswap" and m.src == "devices/mtj/gateware.py:23"
+           and "q_dev0" in m.original]
+    # the copy of the permuted word whose product feeds only u's lowest bit: its swaps
+    # between two bits of the multiplier's top half
+    sel = [m for m in low if m.lhs == low[-1].lhs][10:14]
+    assert len(sel) == 4
+    import copy
+    rnd = [copy.deepcopy(m) for m in sel]
+    mutate.run_mutants(cfg, rnd, build, [random_commands(cfg, s, 1500) for s in range(2)])
+    assert all(m.status == "survived" for m in rnd), [(m.id, m.how) for m in rnd]
+    mutate.run_mutants(cfg, sel, build, [cfg.device.edge_commands(cfg, 0, 40000)])
+    assert all(m.status == "killed" for m in sel), [(m.id, m.change) for m in sel]
+    assert all("field 's'" in m.how for m in sel)
+
+
+def test_mtj_equivalence_rules(mtj_schema, monkeypatch):
+    cfg, muts, _ = mtj_schema
+    # a pulse-sign test that also takes p = 0: the zero-pulse thresholds are 0
+    zero = [m for m in muts if m.code.startswith("neg = pulse < 0") and m.change == "< -> <="]
+    assert zero and all(mutate.equivalence_reason(m, cfg).startswith("zero_pulse") for m in zero)
+    # ... but p < -1 (the 1-bit signed constant 0 -> 1 on the < test) is not
+    minus = [m for m in muts if m.code.startswith("neg = pulse < 0") and m.kind == "const"]
+    assert minus and not any(mutate.equivalence_reason(m, cfg) for m in minus)
+    # the argument rests on the device's zero-pulse thresholds (mtj validates t[0] == 0):
+    # without that predicate nothing is covered
+    assert mutate._mtj_zero_inert(cfg.device)
+    monkeypatch.setattr(mutate, "ZERO_PULSE_TESTS",
+                        [(n, c, lambda dev: False, w) for n, c, _, w in mutate.ZERO_PULSE_TESTS])
+    assert not any(mutate.equivalence_reason(m, cfg).startswith("zero_pulse") for m in zero)
+    monkeypatch.undo()
+    # the +-1 training weight's copy feeding only the multiplier's sign-bit term: its bit 0
+    # is dead; the copy feeding the other term is not
+    w = [m for m in muts if "Mux(state.s, Const(1, 2)" in m.code and m.kind == "const"]
+    dead = [m for m in w if m.live_mask == 0b10 and m.change in ("2'h1 -> 2'h0", "2'h3 -> 2'h2")]
+    assert dead and all(m.changed == 1 and mutate.equivalence_reason(m, cfg)
+                        .startswith("dead_bits") for m in dead)
+    # changing bit 1 (the sign: a signed arm's extension too) is not known to be dead
+    sign = [m for m in w if m.live_mask == 0b10 and m.change == "2'h1 -> 2'h2"]
+    assert sign and all(m.changed is None and not mutate.equivalence_reason(m, cfg)
+                        for m in sign)
+    assert any(m.live_mask is None or m.live_mask & 1 for m in w)
+    # LEARN's rounding copies read only by the clamp tests: |e| >= 256 - 6 * 1 * 16, so
+    # no product lands near the 4-bit pulse rails
+    far = [m for m in muts if m.code == "total = q + up" and m.checks]
+    assert far and all(mutate.equivalence_reason(m, cfg).startswith("learn_far") for m in far)
+    wide = EngineConfig(device=cfg.device, **{**CFG, "cols": 12})   # |e| >= 64: q can be 8
+    assert not any(mutate.equivalence_reason(m, wide).startswith("learn_far") for m in far)
+
+
+def test_femfet_round_alias():
+    """FeMFET: pulses -128, -127 and -126 give the same state, so a LEARN rounding copy
+    that makes the lower clamp fire one or two early changes nothing; not so for ideal."""
+    cfg = _cfg("femfet")
+    muts = mutate.discover(mutate.design(cfg))
+    low = [m for m in muts if m.code == "total = q + up" and m.reader_exprs
+           and all(" < $signed(8'h80)" in e for e in m.reader_exprs)]
+    assert {m.kind for m in low} >= {"arith", "const", "bitswap"}
+    assert all(mutate.equivalence_reason(m, cfg).startswith("round_alias") for m in low
+               if m.kind != "relational")
+    up = [m for m in muts if m.code == "total = q + up" and m.reader_exprs
+          and all(" > $signed(8'h7f)" in e for e in m.reader_exprs)]
+    assert up and not any(mutate.equivalence_reason(m, cfg).startswith("round_alias")
+                          for m in up)
+    icfg = _cfg("ideal")
+    assert not any(mutate._eq_round_alias(m, icfg) for m in mutate.discover(mutate.design(icfg)))
+
+
+def test_prove_equivalent_proves_and_refutes():
+    """FeMFET's carry, ``l_new = clamp(over ? tv + l_mid : S, 0, l_max)``, has three copies
+    of ``tv + l_mid``: in the one that becomes the level, ``tv - l_mid`` is equivalent (the
+    level is 4 bits and -8 = +8 mod 16), and Yosys proves it; in the one read by the
+    ``< 0`` clamp test it is not (the test then always fires), and the proof fails."""
+    cfg = _cfg("femfet")
+    d = mutate.design(cfg)
+    muts = mutate.discover(d)
+    copies = sorted((m for m in muts if m.kind == "arith" and "tv + d.l_mid" in m.code
+                     and "q_state0" not in m.original and m.lhs.startswith("\\$")),
+                    key=lambda m: m.line)[:3]
+    assert len(copies) == 3
+    low, value = copies[0], copies[2]
+    res = mutate.prove_equivalent(d, muts, [value.id, low.id])
+    assert res == {value.id: True, low.id: False}

@@ -32,6 +32,12 @@ def register(sub):
                    help="commands per random stream (default %(default)s)")
     p.add_argument("--directed", type=int, default=3,
                    help="directed edge-value streams per mutant (default %(default)s)")
+    p.add_argument("--edge", type=int, default=40000,
+                   help="commands of the device's edge stream (its decision boundaries, "
+                        "e.g. MTJ draws on their thresholds; 0: none; default %(default)s)")
+    p.add_argument("--prove", action="store_true",
+                   help="try to prove each unexplained survivor equivalent with Yosys "
+                        "(equiv_make/equiv_simple/equiv_induct; tens of seconds each)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="run at most this many mutants, evenly spread over the sites")
     p.add_argument("--all", action="store_true",
@@ -45,6 +51,8 @@ def cmd_mutate(args):
     from ..spec.engine import EngineConfig
     if args.directed < 0:
         raise ValueError(f"--directed must be at least 0, not {args.directed}")
+    if args.edge < 0:
+        raise ValueError(f"--edge must be at least 0, not {args.edge}")
     device = device_from_args(args)
     config = EngineConfig(device=device, rows=args.rows, cols=args.cols, lanes=args.lanes,
                           rounding=args.rounding, eta=args.eta)
@@ -60,7 +68,7 @@ def cmd_mutate(args):
             print(f"  mutant {k}/{n}", file=sys.stderr, flush=True)
 
     run = mutate.campaign(config, seeds=args.seeds, ops=args.ops, directed=args.directed,
-                          limit=args.limit, progress=progress,
+                          edge=args.edge, limit=args.limit, prove=args.prove, progress=progress,
                           log=lambda m: print(f"mutate {args.device}: {m}", file=sys.stderr,
                                               flush=True))
     res = run.to_dict()

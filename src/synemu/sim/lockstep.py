@@ -22,6 +22,7 @@ import numpy as np
 from ..spec.engine import Command, EngineConfig, GoldenEngine, Op
 
 __all__ = ["Snapshot", "Mismatch", "LockstepReport", "random_commands", "directed_commands",
+           "learn_edge_commands",
            "n_responses",
            "compare", "run_lockstep", "verilator_lockstep", "cocotb_lockstep"]
 
@@ -130,6 +131,94 @@ def random_commands(config: EngineConfig, seed: int, n: int, *, weights=None) ->
         else:
             out.append(Command(op, r, c, 0))
     return out
+
+
+def _solve_inputs(cfg: EngineConfig, w: np.ndarray, rng, n: int, pool: np.ndarray):
+    """Up to ``n`` input vectors built so one synapse's ``e * x`` lands in a rail window:
+    a random row r, label, column c with a small x_c, and a target product; the other
+    inputs from ``pool`` rows, then one column c2 solved so ``y_r = t_r - e``."""
+    xf, pf = cfg.x_fmt, cfg.device.pulse_fmt
+    out = []
+    for _ in range(4 * n):
+        if len(out) >= n:
+            break
+        r, lab = int(rng.integers(cfg.rows)), int(rng.integers(cfg.rows))
+        c, c2 = (int(v) for v in rng.choice(cfg.cols, size=2, replace=False)) \
+            if cfg.cols > 1 else (0, 0)
+        if c == c2 or w[r, c2] == 0:
+            continue
+        q = int(rng.choice([pf.min - 2, pf.min - 1, pf.min, pf.min + 1,
+                            pf.max - 2, pf.max - 1, pf.max, pf.max + 1]))
+        prod = (q << cfg.eta) + int(rng.integers(1 << cfg.eta))
+        xc = int(rng.integers(1, 9)) * (1 if prod >= 0 else -1) * int(rng.choice([1, -1]))
+        if not xf.min <= xc <= xf.max or prod % xc:
+            continue
+        e = prod // xc
+        t = cfg.t_pos if r == lab else cfg.t_neg
+        x = pool[int(rng.integers(len(pool)))].copy()
+        x[c] = xc
+        rest = int(w[r] @ x) - int(w[r, c2]) * int(x[c2])
+        need = t - e - rest
+        if need % int(w[r, c2]):
+            continue
+        x2 = need // int(w[r, c2])
+        if xf.min <= x2 <= xf.max:
+            x[c2] = x2
+            out.append(x)
+    return np.array(out, dtype=np.int64).reshape(-1, cfg.cols)
+
+
+def learn_edge_commands(config: EngineConfig, seed: int = 0, n: int = 6000, *,
+                        candidates: int = 256) -> list[Command]:
+    """LEARNs whose pulses land next to the pulse rails, where LEARN's rounding decides
+    whether the clamp fires: per sample, ``candidates`` input vectors (small values, rails,
+    uniform draws) and every label are scored on the golden state by how many synapses get
+    ``(e * x) >> eta`` in ``pulse_min - 2 .. pulse_min + 1`` or ``pulse_max - 2 .. pulse_max + 1``,
+    and the best is sent (LOAD_X of every column, LEARN). Every 16th sample also WRITEs a
+    random synapse with a random state word and sends a SAMPLE, so the weights keep moving.
+    Random streams put a pulse exactly there with the rounding bit set only rarely."""
+    rng = np.random.default_rng(seed)
+    cfg, dev = config, config.device
+    g = GoldenEngine(cfg)
+    xf, pf = cfg.x_fmt, dev.pulse_fmt
+    lo = np.array([pf.min - 2, pf.max - 2]) << cfg.eta        # windows of e * x
+    hi = np.array([pf.min + 2, pf.max + 2]) << cfg.eta
+    small = np.arange(max(xf.min, -9), min(xf.max, 9) + 1)
+    rails = np.array(sorted({xf.min, xf.max, xf.min + 1, xf.max - 1, 0, 1}
+                            | ({-1} if xf.signed else set())))
+    out: list[Command] = []
+    k = 0
+    while len(out) < n:
+        kind = rng.integers(3, size=(candidates, cfg.cols))
+        xs = np.where(kind == 0, rng.choice(small, size=kind.shape),
+                      np.where(kind == 1, rng.choice(rails, size=kind.shape),
+                               rng.integers(xf.min, xf.max + 1, size=kind.shape)))
+        w = np.asarray(dev.train_weight(g.state, time=g.time), dtype=np.int64)
+        xs = np.concatenate([xs, _solve_inputs(cfg, w, rng, candidates // 4, xs)])
+        y = xs @ w.T                                           # (candidates, rows)
+        best, score = None, -1
+        for lab in range(cfg.rows):
+            t = np.full(cfg.rows, cfg.t_neg, dtype=np.int64)
+            t[lab] = cfg.t_pos
+            e = cfg._err_fmt.saturate(t[None, :] - y)
+            prod = e[:, :, None] * xs[:, None, :]
+            hit = ((prod[..., None] >= lo) & (prod[..., None] < hi)).any(-1).sum(axis=(1, 2))
+            j = int(np.argmax(hit))
+            if hit[j] > score:
+                best, score = (xs[j], lab), int(hit[j])
+        x, lab = best
+        cmds = [Command(Op.LOAD_X, 0, c, int(v)) for c, v in enumerate(x)]
+        cmds.append(Command(Op.LEARN, 0, 0, lab))
+        k += 1
+        if k % 16 == 0:
+            st = {f.name: np.array(int(rng.integers(f.fmt.min, f.fmt.max + 1)), dtype=np.int64)
+                  for f in dev.fields}
+            cmds += [Command(Op.WRITE, int(rng.integers(cfg.rows)), int(rng.integers(cfg.cols)),
+                             int(dev.pack(st))), Command(Op.SAMPLE)]
+        for c in cmds:
+            g.execute(c)
+        out += cmds
+    return out[:n]
 
 
 def directed_commands(config: EngineConfig, seed: int = 0) -> list[Command]:

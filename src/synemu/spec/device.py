@@ -118,6 +118,13 @@ class Device:
     def train_weight(self, state: dict, *, time: int = 0) -> np.ndarray:
         raise NotImplementedError
 
+    def edge_commands(self, config, seed: int = 0, n: int = 4000) -> list:
+        """About ``n`` engine commands (:class:`~synemu.spec.engine.Command`) that put the
+        device's own decision boundaries under test (e.g. a switching draw landing exactly
+        on its threshold), for ``config`` from reset; ``seed`` varies them. The mutation
+        campaign (:mod:`synemu.sim.mutate`) adds them to its stimulus. Default: none."""
+        return []
+
     def infer_weight(self, state: dict, *, time: int = 0) -> np.ndarray:
         return self.train_weight(state, time=time)
 

@@ -266,6 +266,57 @@ class MTJDevice(Device):
         shape = np.broadcast(s, pulse, u).shape
         return {"s": new.copy() if new.shape == shape else np.broadcast_to(new, shape).copy()}
 
+    def edge_commands(self, config, seed: int = 0, n: int = 4000) -> list:
+        """UPDATEs whose switching draw lands on a threshold: ``u`` in ``t - 2 .. t + 1``
+        for every threshold strictly inside (0, 2**prob_bits) (and every ``u`` of a rare
+        outcome: below a threshold under 256, at or above one within 256 of 2**prob_bits),
+        on a synapse written to the state that pulse can switch, then read back. The device LFSR words are predicted
+        from ``config``'s seeds; the draws in between are used up by zero-pulse commands
+        (LEARN with x = 0: ``depth`` draws, UPD_COL: ``rows``, UPD_ROW: ``chunks``,
+        UPDATE: 1), which change no state. Random streams put ``u`` within one of a
+        threshold about once in 10,000 UPDATEs, so a mutant that moves ``u`` by one (its
+        lowest bit) or a comparison by one is almost never seen without these."""
+        from ...spec.engine import Command, Op
+        from ...spec.lfsr import LFSRBank
+        rng = np.random.default_rng(seed)
+        pf, one = self.pulse_fmt, 1 << self.prob_bits
+        targets: dict = {}                   # u -> [(pulse, state it switches)]
+        for sign, table, state in ((1, self._t_ltp, 0), (-1, self._t_ltd, 1)):
+            for k, t in enumerate(table):
+                if 0 < t < one and k and pf.min <= sign * k <= pf.max:
+                    near = range(t - 2, t + 2)
+                    # a rare outcome (switching at P < 1/256, staying at P > 255/256):
+                    # every draw that gives it
+                    rare = range(0, t) if t < 256 else range(t, one) if one - t <= 256 else ()
+                    for v in dict.fromkeys([*near, *rare]):
+                        targets.setdefault(v, []).append((sign * k, state))
+        bank = LFSRBank(self.rand_width, config.device_seeds())
+        lanes, rows, cols = config.lanes, config.rows, config.cols
+        burns = ((Op.LEARN, config.depth), (Op.UPD_COL, rows), (Op.UPD_ROW, config.chunks),
+                 (Op.UPDATE, 1))
+        out: list = []
+        pos = base = 0                        # draws used so far; first draw of the block
+        words_of = {st: int(self.pack({"s": np.array(st, dtype=np.uint8)})) for st in (0, 1)}
+        while len(out) < n:
+            u = mix(bank.draw(4096), self.rand_bits) >> np.uint64(self.rand_bits - self.prob_bits)
+            for j, lane in zip(*np.nonzero(np.isin(u, list(targets)))):
+                if base + j < pos or len(out) >= n:
+                    continue                  # a draw already used (the other lane's hit)
+                gap = base + j - pos          # draws to use up before the hit
+                for op, size in burns:
+                    while gap >= size:
+                        out.append(Command(op, 0, 0, 0))
+                        gap -= size
+                options = targets[int(u[j, lane])]
+                pulse, state = options[int(rng.integers(len(options)))]
+                r = int(rng.integers(rows))
+                c = int(lane) + lanes * int(rng.integers((cols - lane + lanes - 1) // lanes))
+                out += [Command(Op.WRITE, r, c, words_of[state]),
+                        Command(Op.UPDATE, r, c, pulse), Command(Op.READ, r, c, 0)]
+                pos = base + j + 1
+            base += len(u)
+        return out[:n]
+
     @cached_property
     def _t_arrays(self) -> tuple[np.ndarray, np.ndarray]:
         """The LTP and LTD thresholds as int64 arrays indexed by pulse code."""
