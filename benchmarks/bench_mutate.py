@@ -7,14 +7,15 @@ device). Rows (counts are mutants; seconds are wall time on the shared 2-core ma
 
 * ``<device>_total`` / ``_killed`` / ``_equivalent`` / ``_survived`` and ``_score``
   (killed / (total - equivalent));
-* ``<device>_build_seconds`` (schema generation + Verilator build, 0-ish when cached) and
-  ``<device>_run_seconds`` (every mutant over the whole stimulus);
+* ``<device>_build_seconds`` (schema generation + Verilator build, 0-ish when cached),
+  ``<device>_run_seconds`` (every mutant over the whole stimulus) and
+  ``<device>_prove_seconds`` (Yosys equivalence proofs of the survivors no rule explains);
 * ``<device>_survivors``: ``[id, kind, where, change]`` of each survivor;
   ``<device>_equivalent_reasons``: rule -> count;
 * ``commands_per_mutant``: the stimulus (directed + random streams), at most, per mutant.
 
-``quick``: 1 random stream of 1,000 commands and 2 directed streams instead of 4 x 3,000
-and 3.
+``quick``: 1 random stream of 1,000 commands, 2 directed streams and a 4,000-command edge
+stream instead of 4 x 3,000, 3 and 40,000, and no proofs.
 """
 
 from __future__ import annotations
@@ -36,6 +37,7 @@ def run(quick: bool = False) -> dict:
         key = name if preset is None else f"{name}_{preset}"
         cfg = EngineConfig(device=make_device(name, preset=preset), **SHAPE)
         r = mutate.campaign(cfg, seeds=seeds, ops=ops, directed=directed,
+                            edge=4000 if quick else mutate.EDGE_COMMANDS, prove=not quick,
                             log=lambda m, k=key: print(f"bench_mutate {k}: {m}",
                                                        file=sys.stderr, flush=True))
         c = r.counts()
@@ -44,6 +46,7 @@ def run(quick: bool = False) -> dict:
         rows[f"{key}_score"] = round(c["score"], 4)
         rows[f"{key}_build_seconds"] = r.build_seconds
         rows[f"{key}_run_seconds"] = r.run_seconds
+        rows[f"{key}_prove_seconds"] = r.prove_seconds
         rows[f"{key}_survivors"] = [[m.id, m.kind, m.where, m.change] for m in r.mutants
                                     if m.status == "survived"]
         reasons: dict = {}

@@ -308,3 +308,33 @@ def test_prove_equivalent_proves_and_refutes():
     low, value = copies[0], copies[2]
     res = mutate.prove_equivalent(d, muts, [value.id, low.id])
     assert res == {value.id: True, low.id: False}
+
+
+def test_fn_edge_stream_lands_on_the_decay_rom():
+    """Every live node the FN edge stream writes expires in the next TICK at an age on (or
+    one off) an entry of enter_rom, so every level of the binary search sees ties."""
+    import numpy as np
+    cfg = EngineConfig(device=make_device("fn", preset="ice40"), **CFG)
+    dev = cfg.device
+    e = dev.enter_rom.astype(np.int64)
+    cmds = dev.edge_commands(cfg, 0, 3000)
+    assert len(cmds) == 3000
+    g = GoldenEngine(cfg)
+    pending, ages, exact = [], 0, 0
+    for c in cmds:
+        if c.op == Op.WRITE:
+            pending.append(dev.unpack(np.array([c.arg], dtype=np.uint64)))
+        elif c.op == Op.TICK:
+            for st in pending:
+                for node in "lr":
+                    code, cnt = int(st["n" + node][0]), int(st["c" + node][0])
+                    if code == 0:
+                        continue
+                    assert cnt <= c.arg               # it expires
+                    age = int(e[code - 1]) + c.arg - cnt
+                    assert np.abs(e - age).min() <= 1, (code, cnt, c.arg)
+                    ages += 1
+                    exact += int(age in e)
+            pending = []
+        g.execute(c)                                  # valid for the golden model
+    assert ages > 1000 and exact > ages // 4

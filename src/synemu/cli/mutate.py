@@ -38,6 +38,8 @@ def register(sub):
     p.add_argument("--prove", action="store_true",
                    help="try to prove each unexplained survivor equivalent with Yosys "
                         "(equiv_make/equiv_simple/equiv_induct; tens of seconds each)")
+    p.add_argument("--prove-timeout", type=float, default=120.0,
+                   help="seconds per proof before it counts as not proven (default %(default)s)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="run at most this many mutants, evenly spread over the sites")
     p.add_argument("--all", action="store_true",
@@ -51,6 +53,8 @@ def cmd_mutate(args):
     from ..spec.engine import EngineConfig
     if args.directed < 0:
         raise ValueError(f"--directed must be at least 0, not {args.directed}")
+    if not args.prove_timeout > 0:
+        raise ValueError(f"--prove-timeout must be positive, not {args.prove_timeout}")
     if args.edge < 0:
         raise ValueError(f"--edge must be at least 0, not {args.edge}")
     device = device_from_args(args)
@@ -68,7 +72,8 @@ def cmd_mutate(args):
             print(f"  mutant {k}/{n}", file=sys.stderr, flush=True)
 
     run = mutate.campaign(config, seeds=args.seeds, ops=args.ops, directed=args.directed,
-                          edge=args.edge, limit=args.limit, prove=args.prove, progress=progress,
+                          edge=args.edge, limit=args.limit, prove=args.prove,
+                          prove_timeout=args.prove_timeout, progress=progress,
                           log=lambda m: print(f"mutate {args.device}: {m}", file=sys.stderr,
                                               flush=True))
     res = run.to_dict()

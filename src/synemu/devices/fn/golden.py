@@ -271,6 +271,45 @@ class FNDevice(Device):
         nr, cr = self._tick_node(state["nr"], state["cr"], k)
         return self._pack_fields(nl, cl, nr, cr)
 
+    def edge_commands(self, config, seed: int = 0, n: int = 4000) -> list:
+        """TICKs whose expiry search lands on its ROM: every node of every synapse is
+        written with a code ``n`` and a counter ``c`` such that the TICK's ``k`` expires it
+        (``c <= k``) at an age ``enter_rom[n-1] + k - c`` equal to ``enter_rom[i] - 1``,
+        ``enter_rom[i]`` or ``+ 1`` for a random ``i < n`` (so each level of the binary
+        search meets an age on its entry), then read back; 5 % of the TICKs are the
+        longest (ages past the ROM: the floor), and ``i = n - 1`` makes a counter expire
+        exactly (``c == k``). Random streams hit an age on an entry about once per
+        thousands of expiries."""
+        from ...spec.engine import Command, Op
+        rng = np.random.default_rng(seed)
+        e = self.enter_rom.astype(np.int64)
+        N, cmax = self.n_codes, (1 << self.counter_bits) - 1
+        kmax = min((1 << config.tick_width) - 1, int(e[0]) + cmax)
+        syn = [(r, c) for r in range(config.rows) for c in range(config.cols)]
+        out: list = []
+
+        def node(k: int):
+            for _ in range(64):
+                i = int(rng.integers(0, N - 1))
+                code = int(rng.integers(i + 1, N))
+                age = int(e[i]) + int(rng.integers(-1, 2))
+                c = int(e[code - 1]) + k - age
+                if 0 <= c <= min(k, cmax) and age >= e[code - 1]:
+                    return code, c
+            return 0, 0                       # (the floor: never changes)
+
+        while len(out) < n:
+            k = int(rng.integers(1, kmax + 1)) if rng.random() < 0.95 else kmax
+            words = []
+            for r, c in syn:
+                (nl, cl), (nr, cr) = node(k), node(k)
+                words.append(int(self.pack({"nl": np.array(nl), "cl": np.array(cl),
+                                            "nr": np.array(nr), "cr": np.array(cr)})))
+            out += [Command(Op.WRITE, r, c, w) for (r, c), w in zip(syn, words)]
+            out.append(Command(Op.TICK, 0, 0, k))
+            out += [Command(Op.READ, r, c, 0) for r, c in syn]
+        return out[:n]
+
     def _pack_fields(self, nl, cl, nr, cr):
         (_, f_nl, _), (_, f_cl, _), (_, f_nr, _), (_, f_cr, _) = self._layout
         return {"nl": np.asarray(nl).astype(f_nl.dtype),

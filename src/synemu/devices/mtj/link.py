@@ -19,7 +19,9 @@ the network's commands and jobs; board side :class:`synemu.devices.mtj.board.SNN
 (``W`` words): the rate table at 0 (512 words); ``buffers`` prediction regions of
 ``job_samples * steps`` words from 512; then ``buffers`` equal record buffers. Job ``k``
 writes its records (``encode_record``, ~100 words per mnist5k image) into buffer
-``k % buffers`` and runs with PRED into region ``k % buffers``; before a buffer is reused
+``k % buffers`` (jobs of ``job_samples``, tapering to a buffers-th of what is left at the
+end, so little is left to run and read once the last record is sent) and runs with PRED
+into region ``k % buffers``; before a buffer is reused
 the host waits for the job that used it and reads its predictions. SMEM_WRITE and SEQ_RUN
 frames go in one window, so the board trains on one buffer while the next arrives.
 """
@@ -246,7 +248,10 @@ class SNNLinkHost(LinkHost):
             frames = self.smem_read_frames(lay["pred"][old[2]], old[1] * T) if old else []
             n_reads = len(frames)
             cnt, size, recs = 0, 0, []
-            while i + cnt < n and cnt < job_samples:
+            # the tail tapers (jobs of about a buffers-th of what is left, at least 4), so
+            # the last jobs' run and read-back, with nothing left to send, are short
+            cap = min(job_samples, max(4, -(-(n - i) // buffers)))
+            while i + cnt < n and cnt < cap:
                 r = encode_record(Rs[i + cnt], codes)
                 if size + len(r) > lay["buffer_words"]:
                     if not cnt:
