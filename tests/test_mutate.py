@@ -338,3 +338,22 @@ def test_fn_edge_stream_lands_on_the_decay_rom():
             pending = []
         g.execute(c)                                  # valid for the golden model
     assert ages > 1000 and exact > ages // 4
+
+
+def test_fn_reduction_and_zero_bit_rules():
+    cfg = EngineConfig(device=make_device("fn", preset="ice40"), **CFG)
+    dev = cfg.device
+    muts = mutate.discover(mutate.design(cfg))
+    # the pipelined rule's drain test: Cat(*w_valid).any() does not care about bit order
+    drain = [m for m in muts if m.kind == "bitswap" and "Cat(*w_valid).any()" in m.code]
+    assert len(drain) >= 8 and all(
+        mutate.equivalence_reason(m, cfg).startswith("reduction_order") for m in drain)
+    # q >> frac_bits and (f * dwell) >> frac_bits: their top bits are never set
+    zero = [m for m in muts if m.kind == "bitswap" and re.search(r"fn_(q|prod)_\d+\[", m.change)]
+    assert zero and all(mutate.equivalence_reason(m, cfg).startswith("zero_bit") for m in zero)
+    assert int(dev.pulse_rom.max()) < 1 << 15 and mutate._fn_prod_max(dev) < 1 << 19
+    # ... a bit that can be set is not taken as zero
+    assert not mutate.ZERO_BITS[0][2](dev, 6)          # pulse_rom.max() = 76 >= 64
+    # a swap inside a concatenation that is not a reduction's operand is not reordered
+    other = [m for m in muts if m.kind == "bitswap" and not m.original.lstrip().startswith("|")]
+    assert other and not any(mutate._eq_reduction_order(m, cfg) for m in other)

@@ -1558,10 +1558,53 @@ def _eq_zero_pulse(mu: Mutant, cfg: EngineConfig) -> str:
     return ""
 
 
+def _eq_reduction_order(mu: Mutant, cfg: EngineConfig) -> str:
+    """Two bits swapped inside the operand of a reduction (``|``, ``&``, ``^`` of a whole
+    concatenation, e.g. the engine's ``Cat(*w_valid).any()``): a reduction does not depend
+    on the order of its bits."""
+    if mu.kind == "bitswap" and re.fullmatch(r"~?[|&^] \{.*\}", mu.original.strip()):
+        return _eq_reduction_order.__doc__
+    return ""
+
+
+def _fn_q_max(dev) -> int:
+    return int(dev.pulse_rom.max())
+
+
+def _fn_prod_max(dev) -> int:
+    return ((1 << dev.frac_bits) - 1) * int(dev.max_dwell)
+
+
+#: (device, signal name prefix, predicate(dev, bit) -> bit is always 0, reason): bits a
+#: value never sets, by the range of the ROM or product it comes from
+ZERO_BITS = [
+    ("fn", "fn_q_", lambda dev, b: _fn_q_max(dev) < 1 << b,
+     "the pulse ROM word q: its largest entry (pulse_rom.max()) is below 2**bit"),
+    ("fn", "fn_prod_", lambda dev, b: _fn_prod_max(dev) < 1 << b,
+     "the fraction's product f * dwell[n1]: (2**frac_bits - 1) * max_dwell is below 2**bit"),
+]
+
+_SWAP_ZERO = re.compile(r"swap 1'h0 <-> (\w+)\[(\d+)\]")
+
+
+def _eq_zero_bit(mu: Mutant, cfg: EngineConfig) -> str:
+    """A constant 0 swapped with a bit the value never sets (:data:`ZERO_BITS`): both are
+    0, so the concatenation is unchanged."""
+    m = _SWAP_ZERO.fullmatch(mu.change.strip())
+    if mu.kind != "bitswap" or not m:
+        return ""
+    dev = cfg.device
+    for name, prefix, zero, why in ZERO_BITS:
+        if dev.name == name and m.group(1).startswith(prefix) and zero(dev, int(m.group(2))):
+            return _eq_zero_bit.__doc__ + f" Here: {why} ({m.group(1)}[{m.group(2)}])."
+    return ""
+
+
 EQUIVALENT = [_eq_saturate_boundary, _eq_neg_pulse_floor, _eq_err_saturation,
               _eq_unused_kind, _eq_tick_sweep_end, _eq_chunk_wrap, _eq_dead_bits,
               _eq_bounded_clamp, _eq_read_mask, _eq_forward_row_walk, _eq_pulse_alias,
-              _eq_same_readout, _eq_zero_pulse, _eq_round_alias, _eq_learn_far]
+              _eq_same_readout, _eq_zero_pulse, _eq_round_alias, _eq_learn_far,
+              _eq_reduction_order, _eq_zero_bit]
 
 
 def equivalence_reason(mu: Mutant, config: EngineConfig) -> str:
