@@ -17,6 +17,7 @@ Transports (all byte pipes with ``write``/``read(n, timeout_s)``/``flush_input``
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import queue
 import threading
@@ -52,8 +53,11 @@ def harness_build(spec: LinkSpec):
 
 def spec_id(spec: LinkSpec) -> dict:
     """Everything of ``spec`` that shapes the harness's Verilog (its type and fields)."""
-    return {"type": type(spec).__name__, "config": spec.config.to_dict(), "divisor": spec.divisor, "clk_hz": spec.clk_hz,
-            "idle_clks": spec.idle_clks, "smem_words": spec.smem_words}
+    out = {"type": type(spec).__name__}
+    for f in dataclasses.fields(spec):
+        v = getattr(spec, f.name)
+        out[f.name] = v.to_dict() if f.name == "config" else v
+    return out
 
 
 def harness_native_build(spec: LinkSpec, *, waves: bool | str = False):

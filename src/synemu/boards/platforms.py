@@ -41,7 +41,9 @@ class Board:
     rate; ``bauds``: the rates offered (exact rates of the ``bridge``, the board's USB-UART,
     each with ``sys_hz / baud`` within 0.5 % of an integer >= 4); ``bridge_bauds``: every
     rate the bridge can run (default ``bauds``), from which :meth:`with_clock` picks the
-    exact ones at another design clock."""
+    exact ones at another design clock. ``smem_guard``: the sequencer top-level's
+    :attr:`~synemu.link.protocol.LinkSpec.smem_guard` (``"jobs"`` where the exact range checks
+    do not fit)."""
 
     name: str
     family: str              # "ice40" | "ecp5"
@@ -57,6 +59,7 @@ class Board:
     resources: dict          # resource name -> available count (for reports)
     note: str = ""
     bridge_bauds: tuple = ()
+    smem_guard: str = "ranges"
 
     def __post_init__(self):
         if self.baud not in self.bauds:
@@ -147,7 +150,8 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
                        ("openFPGALoader", ["openFPGALoader", "-b", "ice40_generic",
                                            "{bitstream}"])),
           bitstream_ext=".bin",
-          resources={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8}),
+          resources={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8},
+          smem_guard="jobs"),
     Board("ulx3s-85f", "ecp5", "LFE5U-85F-6BG381C", xtal_hz=25_000_000, sys_hz=50_000_000,
           baud=1_000_000, bauds=(115_200, 1_000_000, 2_000_000), bridge="FT231X",
           bridge_bauds=(115_200, 1_000_000, 2_000_000, 3_000_000),

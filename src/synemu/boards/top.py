@@ -25,7 +25,8 @@ def board_spec(board: Board, config: EngineConfig, baud: int | None = None,
     (0: none, host mode only; :data:`synemu.gateware.sequencer.SMEM_WORDS` is the board
     family's): divisor = sys_hz / baud, which must be a rate of ``board.bauds`` (what the
     board's USB bridge offers) and exact within 2 % with at least :data:`MIN_DIVISOR`
-    clocks per bit. ValueError otherwise, naming the board, its bridge and the rates."""
+    clocks per bit; ``smem_guard`` is the board's. ValueError otherwise, naming the board,
+    its bridge and the rates."""
     baud = baud or board.baud
     clk = board.sys_hz
     div = round(clk / baud)
@@ -38,7 +39,7 @@ def board_spec(board: Board, config: EngineConfig, baud: int | None = None,
                          f"{baud} baud (divisor {clk / baud:.2f}; at least {MIN_DIVISOR} "
                          f"clocks per bit within {MAX_BAUD_ERROR:.0%})")
     return spec_type(config, divisor=div, clk_hz=clk, idle_clks=max(32 * 10 * div, clk // 1000),
-                    smem_words=smem_words)
+                    smem_words=smem_words, smem_guard=board.smem_guard)
 
 
 class BoardTop(Elaboratable):

@@ -26,7 +26,7 @@ from .engine import ArrayEngine
 from .fixed import mul_const
 from .sequencer import Sequencer, job_layout
 
-__all__ = ["HEAD_BYTES", "STATUS_BYTES", "core_signature", "fits", "EngineCore"]
+__all__ = ["HEAD_BYTES", "STATUS_BYTES", "core_signature", "fits", "smem_overlap", "EngineCore"]
 
 HEAD_BYTES = struct.calcsize(JOB_FMT)       #: SEQ_RUN payload bytes a core sees (``head``)
 STATUS_BYTES = struct.calcsize(STATUS_FMT)  #: the SEQ_STATUS block
@@ -67,6 +67,21 @@ def core_signature(cmd_bits: int, resp_bits: int, addr_width: int = 0) -> wiring
 def fits(v, n):
     """``v`` < 2**n (a 1-bit value)."""
     return v[n:] == 0 if len(v) > n else Const(1, 1)
+
+
+def smem_overlap(spec, w_lo, w_hi, jobs):
+    """A core's ``overlap`` output: ``jobs`` lists ``(valid, [(lo, hi, used), ...])`` for the
+    running and the queued job (word ranges ``[lo, hi)``; ``used``: the job touches it).
+    ``spec.smem_guard == "ranges"``: ``[w_lo, w_hi)`` meets a used range of a valid job;
+    ``"jobs"``: any job is valid (no comparators)."""
+    hit = Const(0, 1)
+    for valid, ranges in jobs:
+        if spec.smem_guard == "jobs":
+            hit = hit | valid
+            continue
+        for lo, hi, used in ranges:
+            hit = hit | (valid & used & (w_lo < hi) & (lo < w_hi))
+    return hit
 
 
 class EngineCore(wiring.Component):
@@ -185,12 +200,10 @@ class EngineCore(wiring.Component):
                          pend.lfsr_seed.eq(j_seed), pend.rec_end.eq(rec_end),
                          pend.order_end.eq(order_end), pend.pred_end.eq(pred_end)]
 
-        def ranges(j, valid):
-            return [(j.rec_base, j.rec_end, valid),
-                    (j.order_base, j.order_end, valid & j.flags[1]),
-                    (j.pred_base, j.pred_end, valid & j.flags[3])]
-        overlap = Const(0, 1)
-        for lo, hi, v in ranges(seq.cur, seq.running) + ranges(pend, pend_valid):
-            overlap = overlap | (v & (self.w_lo < hi) & (lo < self.w_hi))
+        def ranges(j):
+            return [(j.rec_base, j.rec_end, 1), (j.order_base, j.order_end, j.flags[1]),
+                    (j.pred_base, j.pred_end, j.flags[3])]
+        overlap = smem_overlap(s, self.w_lo, self.w_hi, [(seq.running, ranges(seq.cur)),
+                                                         (pend_valid, ranges(pend))])
         m.d.comb += self.overlap.eq(overlap)
         return m

@@ -65,6 +65,7 @@ MAGIC = b"SYNE"
 MAX_PAYLOAD = 255          # request payload bytes (one length byte)
 HELLO_FMT = "<4sBBBBHHHBBBBBBHHIIII8s"
 COUNTERS_FMT = "<QQQQIIII"
+SMEM_GUARDS = ("ranges", "jobs")    #: values of :attr:`LinkSpec.smem_guard`
 
 
 class LinkError(RuntimeError):
@@ -136,8 +137,16 @@ class LinkSpec:
     clk_hz: int = 12_000_000
     idle_clks: int | None = None
     smem_words: int = 0        #: sample-memory words (a power of two >= 16; 0: none)
+    #: when SMEM_WRITE / SMEM_READ frames are BUSY: ``"ranges"``, while they touch a word
+    #: range of the running or queued job (exact overlap checks); ``"jobs"``, while any job
+    #: runs or is queued (no range comparators: the iCE40UP5K's logic budget; stream mode
+    #: then refills its ring only between jobs)
+    smem_guard: str = "ranges"
 
     def __post_init__(self):
+        if self.smem_guard not in SMEM_GUARDS:
+            raise ValueError(f"smem_guard must be one of {', '.join(SMEM_GUARDS)}, "
+                             f"not {self.smem_guard!r}")
         w = self.smem_words
         if not isinstance(w, int) or not (w == 0 or (16 <= w <= 1 << 24 and not w & (w - 1))):
             raise ValueError(f"smem_words must be 0 or a power of two in 16..2**24, not {w!r}")

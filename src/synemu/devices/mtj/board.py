@@ -84,7 +84,7 @@ class SNNCore(wiring.Component):
         super().__init__(core_signature(spec.cmd_bits, cfg.resp_width, self.addr_width))
 
     def elaborate(self, platform):
-        from ...gateware.core import STATUS_BYTES, fits
+        from ...gateware.core import STATUS_BYTES, fits, smem_overlap
         from ...gateware.fixed import mul_const
         from ...link.protocol import Reject
         from .network import SOp
@@ -188,13 +188,12 @@ class SNNCore(wiring.Component):
                          pend.table_base.eq(j_table), pend.code.eq(j_code),
                          p_table.eq(table_end), p_pred.eq(pred_end)]
 
-        def ranges(j, t_end, p_end, valid):
-            return [(j.rec_base, j.rec_end, valid), (j.table_base, t_end, valid),
-                    (j.pred_base, p_end, valid & j.flags[3])]
-        overlap = Const(0, 1)
-        for lo, hi, v in (ranges(seq.cur, r_table, r_pred, seq.running)
-                          + ranges(pend, p_table, p_pred, pend_valid)):
-            overlap = overlap | (v & (self.w_lo < hi) & (lo < self.w_hi))
+        def ranges(j, t_end, p_end):
+            return [(j.rec_base, j.rec_end, 1), (j.table_base, t_end, 1),
+                    (j.pred_base, p_end, j.flags[3])]
+        overlap = smem_overlap(s, self.w_lo, self.w_hi,
+                               [(seq.running, ranges(seq.cur, r_table, r_pred)),
+                                (pend_valid, ranges(pend, p_table, p_pred))])
         m.d.comb += self.overlap.eq(overlap)
         return m
 
