@@ -369,39 +369,55 @@ def test_acceptance_rules_at_their_boundaries_verilator():
 @pytest.mark.verilator
 @pytest.mark.parametrize("guard", ["ranges", "jobs"])
 def test_smem_guard_at_range_edges_verilator(guard):
-    """The SMEM guard while a job runs: ``ranges``, a write that touches the job's record,
-    order or prediction range by one word is BUSY, one that ends or starts just outside
-    runs; ``jobs``, every write is BUSY. After the job the refused write runs; stream mode
-    is identical to golden under either guard."""
+    """The SMEM guard while a job runs: ``ranges``, a write or read that touches the job's
+    record, order or prediction range by one word is BUSY, one that ends or starts just
+    outside runs; ``jobs``, every write is BUSY and a read only where it touches the
+    prediction range. After the job the refused frame runs; stream mode is identical to
+    golden under either guard."""
     cfg = _cfg(tick_width=12, time_width=40)
     rw = RecordLayout(cfg).rec_words
-    smw = lambda addr, n=1: (SMEM_WRITE, addr.to_bytes(3, "little") + b"\0\0" * n)
+    smw = lambda addr, n: (SMEM_WRITE, addr.to_bytes(3, "little") + b"\0\0" * n)
+    smr = lambda addr, n: (SMEM_READ, addr.to_bytes(3, "little") + bytes([n]))
     with _board(cfg, guard=guard) as b:
         host = b.host
-        # overlap: a long job over records [R0, R1), order [O0, O0 + n), preds [P0, P0 + n)
+        # a long job over records [R0, R1), order [O0, O0 + n), preds [P0, P0 + n)
         n, R0, O0, P0 = 120, 64, 1500, 1800
         R1 = R0 + n * rw
         xs = np.random.default_rng(0).integers(0, 8, (n, 8))
         recs = RecordLayout(cfg).pack(xs, np.zeros(n, np.int64))
         host.smem_write(R0, recs.ravel())
         host.smem_write(O0, np.arange(n))
-        for a, k, busy in ((R0 - 2, 2, False), (R0 - 2, 3, True), (R1 - 1, 1, True),
-                           (R1, 4, False), (O0 + n - 1, 1, True), (O0 + n, 2, False),
-                           (P0 - 1, 1, False), (P0 - 1, 2, True), (P0 + n, 1, False)):
+        # (frame kind, address, words, touches a used range, touches the prediction range)
+        cases = [(smw, R0 - 2, 2, False, False), (smw, R0 - 2, 3, True, False),
+                 (smw, R1 - 1, 1, True, False), (smw, R1, 4, False, False),
+                 (smw, O0 + n - 1, 1, True, False), (smw, O0 + n, 2, False, False),
+                 (smw, P0 - 1, 1, False, False), (smw, P0 - 1, 2, True, True),
+                 (smw, P0 + n, 1, False, False),
+                 (smr, R0 - 2, 3, True, False), (smr, O0 + n - 1, 1, True, False),
+                 (smr, P0 - 1, 1, False, False), (smr, P0 - 1, 2, True, True),
+                 (smr, P0 + n - 1, 1, True, True), (smr, P0 + n, 1, False, False)]
+        for kind, a, k, used, pred in cases:
             jobs = host.seq_status().jobs
             host.seq_run(SeqJob(JobFlag.LEARN | JobFlag.ORDER | JobFlag.PRED, R0, n,
                                 order_base=O0, pred_base=P0, ticks=1))
-            frame = request_frame(host.seq, *smw(a, k))
+            frame = request_frame(host.seq, *kind(a, k))
             b.transport.write(frame)
             reply = b.transport.read(9, 0.01)
+            if guard == "ranges":
+                busy = used
+            else:
+                busy = kind is smw or pred
             assert reply[1] == host.seq, reply.hex()
-            assert (reply[2] == BUSY) == (busy or guard == "jobs"), (a, k, reply.hex())
+            assert (reply[2] == BUSY) == busy, (kind(a, k), reply.hex())
             if reply[2] != BUSY:
-                b.transport.read(64, 0.01)          # the rest of the status reply
+                b.transport.read(reply[3] + 256 * reply[4], 0.01)   # the rest of the reply
                 host.seq = (host.seq + 1) & 0xFF
             assert host.seq_wait(jobs + 1).running == 0
-            if reply[2] == BUSY:                    # idle now: the same write runs
-                host.smem_write(a, np.zeros(k, np.int64))
+            if reply[2] == BUSY:                    # idle now: the same frame runs
+                if kind is smw:
+                    host.smem_write(a, np.zeros(k, np.int64))
+                else:
+                    assert len(host.smem_read(a, k)) == k
     with _board(cfg, guard=guard) as b:
         r = train_sequenced(b, _dataset(60, 12), RECIPE, mode="stream", check=True,
                             stream_block=5, show_progress=False)

@@ -70,16 +70,17 @@ def fits(v, n):
 
 
 def smem_overlap(spec, w_lo, w_hi, jobs):
-    """A core's ``overlap`` output: ``jobs`` lists ``(valid, [(lo, hi, used), ...])`` for the
-    running and the queued job (word ranges ``[lo, hi)``; ``used``: the job touches it).
-    ``spec.smem_guard == "ranges"``: ``[w_lo, w_hi)`` meets a used range of a valid job;
-    ``"jobs"``: any job is valid (no comparators)."""
+    """A core's ``overlap`` output: ``jobs`` lists ``(valid, [(lo, hi, used, written), ...])``
+    for the running and the queued job (word ranges ``[lo, hi)``; ``used``: the job touches
+    it; ``written``: the job writes it, i.e. its predictions). True if ``[w_lo, w_hi)`` meets
+    a used range of a valid job (``spec.smem_guard == "ranges"``) or a written one
+    (``"jobs"``: LinkTop makes every SMEM_WRITE BUSY while a job is active, and this is the
+    rule of SMEM_READ: records and orders only ever change by such writes)."""
     hit = Const(0, 1)
     for valid, ranges in jobs:
-        if spec.smem_guard == "jobs":
-            hit = hit | valid
-            continue
-        for lo, hi, used in ranges:
+        for lo, hi, used, written in ranges:
+            if spec.smem_guard == "jobs" and not written:
+                continue
             hit = hit | (valid & used & (w_lo < hi) & (lo < w_hi))
     return hit
 
@@ -201,8 +202,9 @@ class EngineCore(wiring.Component):
                          pend.order_end.eq(order_end), pend.pred_end.eq(pred_end)]
 
         def ranges(j):
-            return [(j.rec_base, j.rec_end, 1), (j.order_base, j.order_end, j.flags[1]),
-                    (j.pred_base, j.pred_end, j.flags[3])]
+            return [(j.rec_base, j.rec_end, 1, False),
+                    (j.order_base, j.order_end, j.flags[1], False),
+                    (j.pred_base, j.pred_end, j.flags[3], True)]
         overlap = smem_overlap(s, self.w_lo, self.w_hi, [(seq.running, ranges(seq.cur)),
                                                          (pend_valid, ranges(pend))])
         m.d.comb += self.overlap.eq(overlap)

@@ -390,8 +390,10 @@ class LinkTop(wiring.Component):
                 m.d.sync += [rd_addr.eq(0), idx.eq(0)]
                 busy_now = Const(0, 1)
                 if W:
+                    # SMEM_WRITE: BUSY on an overlap, or (guard "jobs") while a job is active
+                    w_busy = jobs_active if s.smem_guard == "jobs" else overlap
                     busy_now = ((typ == CMDS) & jobs_active | (typ == SEQ_RUN) & core.pending
-                                | ((typ == SMEM_WRITE) | (typ == SMEM_READ)) & overlap)
+                                | (typ == SMEM_WRITE) & w_busy | (typ == SMEM_READ) & overlap)
                 m.d.comb += [gate.check.eq(1), gate.seq.eq(seq_no), gate.hello.eq(typ == HELLO),
                              gate.crc_ok.eq(crc_rx == rx_crc.crc), gate.busy.eq(busy_now)]
                 v = gate.verdict

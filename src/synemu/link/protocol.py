@@ -138,9 +138,10 @@ class LinkSpec:
     idle_clks: int | None = None
     smem_words: int = 0        #: sample-memory words (a power of two >= 16; 0: none)
     #: when SMEM_WRITE / SMEM_READ frames are BUSY: ``"ranges"``, while they touch a word
-    #: range of the running or queued job (exact overlap checks); ``"jobs"``, while any job
-    #: runs or is queued (no range comparators: the iCE40UP5K's logic budget; stream mode
-    #: then refills its ring only between jobs)
+    #: range of the running or queued job (exact overlap checks); ``"jobs"``, a write while
+    #: any job runs or is queued, a read while it touches a job's prediction range (a third
+    #: of the comparators: the iCE40UP5K's logic budget; stream mode then refills its rings
+    #: only between jobs)
     smem_guard: str = "ranges"
 
     def __post_init__(self):

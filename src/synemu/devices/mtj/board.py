@@ -189,8 +189,8 @@ class SNNCore(wiring.Component):
                          p_table.eq(table_end), p_pred.eq(pred_end)]
 
         def ranges(j, t_end, p_end):
-            return [(j.rec_base, j.rec_end, 1), (j.table_base, t_end, 1),
-                    (j.pred_base, p_end, j.flags[3])]
+            return [(j.rec_base, j.rec_end, 1, False), (j.table_base, t_end, 1, False),
+                    (j.pred_base, p_end, j.flags[3], True)]
         overlap = smem_overlap(s, self.w_lo, self.w_hi,
                                [(seq.running, ranges(seq.cur, r_table, r_pred)),
                                 (pend_valid, ranges(pend, p_table, p_pred))])
