@@ -26,10 +26,20 @@ from .engine import ArrayEngine
 from .fixed import mul_const
 from .sequencer import Sequencer, job_layout
 
-__all__ = ["HEAD_BYTES", "STATUS_BYTES", "core_signature", "fits", "smem_overlap", "EngineCore"]
+__all__ = ["HEAD_BYTES", "STATUS_BYTES", "SEQ_COUNTS", "STATUS_FIELDS", "core_signature", "fits", "smem_overlap",
+           "EngineCore"]
 
 HEAD_BYTES = struct.calcsize(JOB_FMT)       #: SEQ_RUN payload bytes a core sees (``head``)
 STATUS_BYTES = struct.calcsize(STATUS_FMT)  #: the SEQ_STATUS block
+#: the sequencer's events (``seq_events`` bits, in order): a job finished, a sample ran,
+#: its prediction was correct, a record was skipped (label >= rows)
+SEQ_COUNTS = ("jobs", "samples", "correct", "errors")
+#: the SEQ_STATUS fields (:data:`~synemu.spec.sequencer.STATUS_FMT`, in order): a counter of
+#: LinkTop's bank (:data:`SEQ_COUNTS`, or counted from the core's ``job_load``, ``running``,
+#: ``busy``, ``learning``) and its bytes, or a live flag byte
+STATUS_FIELDS = (("jobs", 4), ("samples", 4), ("correct", 4), ("queued", 4), ("errors", 4),
+                 ("active", 8), ("job_busy", 8), ("learn_act", 8), ("learn_busy", 8),
+                 ("running", 1), ("idle", 1))
 
 
 def core_signature(cmd_bits: int, resp_bits: int, addr_width: int = 0) -> wiring.Signature:
@@ -42,12 +52,16 @@ def core_signature(cmd_bits: int, resp_bits: int, addr_width: int = 0) -> wiring
     * ``busy`` (out): computing (the ``busy_cycles`` counter); ``time``, ``samples`` (out,
       64): the first two fields of the COUNTERS block.
     * with a sample memory: ``head`` (in, ``8 * HEAD_BYTES``): a SEQ_RUN payload, byte 0 in
-      bits 0..7; ``job_ok`` (out): it is a job the sequencer can run; ``job_load`` (in):
-      queue it; ``running`` / ``pending`` (out): a job runs / one is queued; ``w_lo``,
+      bits 0..7; ``job_ok`` (out, a register: one clock behind ``head``): it is a job the
+      sequencer can run; ``job_load`` (in): queue it; ``running`` / ``pending`` (out): a
+      job runs / one is queued; ``w_lo``,
       ``w_hi`` (in, a + 2): a word range ``[w_lo, w_hi)``; ``overlap`` (out): it touches a
       range of the running or queued job; ``mem_*``: the sequencer's sample-memory client
-      (it has priority; ``mem_rdata`` one clock after ``mem_re``); ``status`` (out): the
-      SEQ_STATUS block, ``STATUS_FMT`` little-endian.
+      (it has priority; ``mem_rdata`` one clock after ``mem_re``); ``learning`` (out): the
+      running job LEARNs; ``seq_events`` (out, 4): the sequencer's one-clock strobes of
+      :data:`SEQ_COUNTS` (LinkTop counts them, and the core's ``job_load``, ``running``,
+      ``busy``, ``learning``, in its counter bank: the SEQ_STATUS block, see
+      :data:`STATUS_FIELDS`).
     """
     members = {"cmd": In(stream.Signature(cmd_bits)), "reason": Out(8),
                "resp": Out(stream.Signature(resp_bits)), "busy": Out(1),
@@ -60,7 +74,7 @@ def core_signature(cmd_bits: int, resp_bits: int, addr_width: int = 0) -> wiring
             "w_lo": In(a + 2), "w_hi": In(a + 2), "overlap": Out(1),
             "mem_addr": Out(a), "mem_wdata": Out(SMEM_WIDTH), "mem_we": Out(1),
             "mem_re": Out(1), "mem_rdata": In(SMEM_WIDTH),
-            "status": Out(8 * STATUS_BYTES)})
+            "learning": Out(1), "seq_events": Out(len(SEQ_COUNTS))})
     return wiring.Signature(members)
 
 
@@ -148,24 +162,8 @@ class EngineCore(wiring.Component):
                      self.running.eq(seq.running), self.pending.eq(pend_valid)]
         with m.If(seq.job.valid & seq.job.ready):
             m.d.sync += pend_valid.eq(0)
-        queued = Signal(32)
-        active, job_busy, learn_act, learn_busy = (Signal(48, name=n) for n in (
-            "active", "job_busy", "learn_act", "learn_busy"))
-        learning = seq.running & seq.cur.flags[0]
-        with m.If(seq.running):
-            m.d.sync += active.eq(active + 1)
-            with m.If(eng.busy):
-                m.d.sync += job_busy.eq(job_busy + 1)
-        with m.If(learning):
-            m.d.sync += learn_act.eq(learn_act + 1)
-            with m.If(eng.busy):
-                m.d.sync += learn_busy.eq(learn_busy + 1)
-        z16 = Const(0, 16)
-        status = Cat(seq.jobs, seq.samples, seq.correct, queued, seq.errors,
-                     active, z16, job_busy, z16, learn_act, z16, learn_busy, z16,
-                     seq.running, Const(0, 7), ~pend_valid, Const(0, 7))
-        assert len(status) == 8 * STATUS_BYTES
-        m.d.comb += self.status.eq(status)
+        m.d.comb += [self.learning.eq(seq.running & seq.cur.flags[0]),
+                     self.seq_events.eq(seq.events)]
 
         # the job's fields (JOB_FMT, little-endian); exact but narrow checks: a field must
         # first fit a + 1 bits (W = 2**a words), so the sums are a few bits wider than an
@@ -186,7 +184,7 @@ class EngineCore(wiring.Component):
         order_end, pred_end = Signal(A + 2), Signal(A + 2)
         m.d.comb += [rec_end.eq(j_rec[:A + 1] + mul_const(c16, rw)),
                      order_end.eq(j_order[:A + 1] + c16), pred_end.eq(j_pred[:A + 1] + c16)]
-        m.d.comb += self.job_ok.eq(
+        m.d.sync += self.job_ok.eq(      # registered: head settles >= 4 clocks before CHECK
             (j_flags < 16) & ~(is_order & is_lfsr) & (c16 != 0)
             & fits(j_count, 16) & fits(j_rec, A + 1) & (rec_end <= W)
             & (~is_order | (fits(j_order, A + 1) & (order_end <= W)))
@@ -194,7 +192,7 @@ class EngineCore(wiring.Component):
             & fits(j_ticks, cfg.tick_width)
             & (~is_lfsr | ((j_seed != 0) & (seed_len <= lw))))
         with m.If(self.job_load):
-            m.d.sync += [pend_valid.eq(1), queued.eq(queued + 1),
+            m.d.sync += [pend_valid.eq(1),
                          pend.flags.eq(j_flags), pend.rec_base.eq(j_rec),
                          pend.count.eq(j_count), pend.order_base.eq(j_order),
                          pend.pred_base.eq(j_pred), pend.ticks.eq(j_ticks),

@@ -296,10 +296,15 @@ class ArrayEngine(wiring.Component):
         c_addr = c.row * K + c_chunk
         c_mask = (Const(1, P) << c_lane)[:P]
 
+        idle = Signal()
+        # with wide_x, an xw chunk has priority over a command (it comes from the
+        # sequencer, which issues none meanwhile): xw.ready depends on no command port
+        take_cmd = self.cmd.valid & ~self.xw.valid if self.wide_x else self.cmd.valid
         with m.FSM():
             with m.State("IDLE"):
-                m.d.comb += self.cmd.ready.eq(1)
-                with m.If(self.cmd.valid):
+                m.d.comb += [idle.eq(1),
+                             self.cmd.ready.eq(~self.xw.valid if self.wide_x else 1)]
+                with m.If(take_cmd):
                     m.d.sync += [op.eq(c.op), arg.eq(c.arg), col.eq(c.col),
                                  read_lane.eq(c_lane), label.eq(c.arg[:cfg.row_width])]
                     with m.Switch(c.op):
@@ -307,7 +312,7 @@ class ArrayEngine(wiring.Component):
                             for l in range(P):
                                 m.d.comb += [wr[l].addr.eq(c_addr), wr[l].data.eq(c.arg),
                                              wr[l].en.eq(c_lane == l)]
-                        with m.Case(Op.LOAD_X):  # (xw is not ready while cmd is valid)
+                        with m.Case(Op.LOAD_X):  # (never in the same clock as an xw chunk)
                             for l in range(P):
                                 m.d.comb += [xwr[l].addr.eq(c_chunk), xwr[l].data.eq(c.arg),
                                              xwr[l].en.eq(c_lane == l)]
@@ -343,8 +348,8 @@ class ArrayEngine(wiring.Component):
                             start_row(SweepKind.FWD_TRAIN, 0)
                             m.next = "SWEEP"
                 if self.wide_x:
-                    m.d.comb += self.xw.ready.eq(~self.cmd.valid)
-                    with m.If(self.xw.valid & ~self.cmd.valid):
+                    m.d.comb += self.xw.ready.eq(1)
+                    with m.If(self.xw.valid):
                         for l in range(P):
                             m.d.comb += [xwr[l].addr.eq(self.xw.payload.chunk),
                                          xwr[l].data.eq(self.xw.payload.x[l]), xwr[l].en.eq(1)]
@@ -409,7 +414,7 @@ class ArrayEngine(wiring.Component):
                     with m.Else():
                         m.next = "IDLE"
 
-        m.d.comb += self.busy.eq(~self.cmd.ready)
+        m.d.comb += self.busy.eq(~idle)
         if self.debug:
             m.d.comb += [self.time_now.eq(time), self.samples.eq(samples)]
             if dev.sample_period:

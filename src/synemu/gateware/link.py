@@ -11,17 +11,19 @@ top-level without waking Python for every clock.
 
 import struct
 
-from amaranth.hdl import Cat, Const, Module, Mux, Signal
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal
 from amaranth.lib import enum, stream, wiring
 from amaranth.lib.crc import catalog as crc_catalog
 from amaranth.lib.fifo import SyncFIFOBuffered
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
 
+from ..spec.sequencer import STATUS_FMT
 from ..link.protocol import (BAD, BUSY, CMDS, COUNTERS, COUNTERS_FMT, HELLO, NAK, OLD, REJECT,
                              REQ_SYNC, RSP_SYNC, SEQ_RUN, SEQ_STATUS, SMEM_READ, SMEM_WRITE,
                              LinkSpec, Reject)
-from .core import HEAD_BYTES, STATUS_BYTES, EngineCore, core_signature, fits
+from .core import HEAD_BYTES, SEQ_COUNTS, STATUS_FIELDS, EngineCore, core_signature, fits
+from .counters import CounterBank
 from .sequencer import SampleMemory
 
 __all__ = ["UARTTx", "UARTRx", "LINK_CRC", "Verdict", "SeqGate", "LinkTop", "SimHarness"]
@@ -33,6 +35,10 @@ __all__ = ["UARTTx", "UARTRx", "LINK_CRC", "Verdict", "SeqGate", "LinkTop", "Sim
 LINK_CRC = crc_catalog.CRC32_ISO_HDLC(data_width=8)
 RX_QUEUE = 512                          #: received bytes the board can queue
 JOB_BYTES = HEAD_BYTES                  #: SEQ_RUN payload (kept in registers, ``head``)
+#: LinkTop's event counters (48 bits, in a :class:`~synemu.gateware.counters.CounterBank`):
+#: those of the COUNTERS block, then (with a sample memory) those of SEQ_STATUS
+LINK_EVENTS = ("cycles", "busy", "frames", "crc_errors", "replays", "commands")
+SEQ_EVENTS = SEQ_COUNTS + ("queued", "active", "job_busy", "learn_act", "learn_busy")
 
 
 class UARTTx(wiring.Component):
@@ -184,6 +190,9 @@ class LinkTop(wiring.Component):
     clock Hz, idle timeout, sample-memory words). Received bytes queue in a
     ``RX_QUEUE``-byte FIFO, so frames may arrive back to back while the board executes or
     replies. ``activity`` is high while a frame is being handled or a job runs (for an LED).
+    The event counters (:data:`LINK_EVENTS`, :data:`SEQ_EVENTS`) live in a
+    :class:`~synemu.gateware.counters.CounterBank`: a COUNTERS or SEQ_STATUS reply reads
+    each counter once, after every event of the frame that asked for it.
     """
 
     rx: In(1, init=1)
@@ -215,14 +224,12 @@ class LinkTop(wiring.Component):
         m.d.comb += [urx.rx.eq(self.rx), self.tx.eq(utx.tx)]
         m.submodules.rxq = rxq = SyncFIFOBuffered(width=8, depth=RX_QUEUE)
         m.d.comb += [rxq.w_data.eq(urx.data.payload), rxq.w_en.eq(urx.data.valid)]
-        # CRC of the received frame (seq .. payload) and of the reply being sent; each is the
-        # final CRC one clock after its last byte
-        m.submodules.rx_crc = rx_crc = LINK_CRC.create()
-        m.submodules.tx_crc = tx_crc = LINK_CRC.create()
+        # one CRC unit: of the received frame (seq .. payload) until the reply starts, then
+        # of the reply being sent (``crc_tx``); the final CRC one clock after the last byte
+        m.submodules.crc = crc = LINK_CRC.create()
+        crc_tx = Signal()
 
         hello = s.hello_payload()
-        n_cnt = struct.calcsize(COUNTERS_FMT)
-        n_stat = STATUS_BYTES
         m.submodules.rxbuf = rxbuf = Memory(shape=8, depth=256, init=[])
         m.submodules.txbuf = txbuf = Memory(shape=8, depth=s.tx_max, init=[])
         m.submodules.hello = hrom = Memory(shape=8, depth=len(hello), init=list(hello))
@@ -236,21 +243,18 @@ class LinkTop(wiring.Component):
         m.d.comb += [core.cmd.valid.eq(l_valid), core.cmd.payload.eq(cmd_sh[:s.cmd_bits]),
                      core.resp.ready.eq(l_resp_ready)]
 
-        # -- counters ---------------------------------------------------------------------
-        cycles = Signal(48)
-        busy_cycles = Signal(48)
-        frames = Signal(32)
-        crc_errors = Signal(32)
-        replays = Signal(32)
-        commands = Signal(32)
-        snap_cycles = Signal(48)
-        snap_busy = Signal(48)
-        m.d.sync += cycles.eq(cycles + 1)
-        with m.If(core.busy):
-            m.d.sync += busy_cycles.eq(busy_cycles + 1)
-        counter_block = Cat(core.time, core.samples, snap_cycles, Const(0, 16),
-                            snap_busy, Const(0, 16), frames, crc_errors, replays, commands)
-        assert len(counter_block) == 8 * n_cnt
+        # -- event counters (block RAM), one increment strobe each -------------------------
+        events = LINK_EVENTS + (SEQ_EVENTS if W else ())
+        m.submodules.counters = bank = CounterBank(len(events), 48)
+        ev = {name: Signal(name=f"ev_{name}") for name in events}
+        m.d.comb += [bank.inc.eq(Cat(*(ev[n] for n in events))),
+                     ev["cycles"].eq(1), ev["busy"].eq(core.busy)]
+        if W:
+            m.d.comb += [ev[n].eq(core.seq_events[k]) for k, n in enumerate(SEQ_COUNTS)]
+            m.d.comb += [ev["queued"].eq(core.job_load), ev["active"].eq(core.running),
+                         ev["job_busy"].eq(core.running & core.busy),
+                         ev["learn_act"].eq(core.learning),
+                         ev["learn_busy"].eq(core.learning & core.busy)]
 
         # -- receiver state ---------------------------------------------------------------
         seq_no = Signal(8)
@@ -263,8 +267,13 @@ class LinkTop(wiring.Component):
         take = Signal()                         # this state consumes the queued byte
         byte = rxq.r_data
         got = Signal()
-        m.d.comb += [got.eq(take & rxq.r_rdy), rxq.r_en.eq(got), rx_crc.data.eq(byte)]
+        m.d.comb += [got.eq(take & rxq.r_rdy), rxq.r_en.eq(got)]
         head = Signal(8 * HEAD_BYTES)           # the first payload bytes, for frame fields
+        # a payload byte enters head a clock after its receipt (settled before CHECK)
+        h_we, h_idx, h_byte = Signal(), Signal(5), Signal(8)
+        m.d.sync += h_we.eq(0)
+        with m.If(h_we):
+            m.d.sync += head.word_select(h_idx, 8).eq(h_byte)
 
         # reply state: stored reply = (r_seq, r_type, r_len) + txbuf; short replies (NAK,
         # OLD, BUSY: no payload, the received seq) are sent without touching it
@@ -275,7 +284,7 @@ class LinkTop(wiring.Component):
         short_type = Signal(8)
         t_idx = Signal(range(s.tx_max + 10))
         t_byte = Signal(8)
-        m.d.comb += tx_crc.data.eq(t_byte)
+        m.d.comb += crc.data.eq(Mux(crc_tx, t_byte, byte))
 
         # executor
         cmd_bytes, resp_bytes = s.cmd_bytes, s.resp_bytes
@@ -290,9 +299,9 @@ class LinkTop(wiring.Component):
         checking = Signal()                   # first pass over a CMDS frame: validate only
         c_idx = Signal(8)                     # index of the command being validated
         rej_reason = Signal(8)
+        fb = Signal(range(17))                # byte index within a COUNTERS / STATUS field
 
         # -- sample memory (shared with the core's sequencer) -----------------------------
-        status_block = None
         if W:
             m.submodules.smem = smem = SampleMemory(W)
             A = len(smem.addr)
@@ -307,7 +316,6 @@ class LinkTop(wiring.Component):
                 m.d.comb += [smem.addr.eq(l_addr), smem.wdata.eq(l_wdata), smem.we.eq(l_we),
                              smem.re.eq(l_re)]
             m.d.comb += [core.mem_rdata.eq(smem.rdata), core.head.eq(head)]
-            status_block = core.status
 
             # SMEM frame fields (little-endian, see synemu.link.protocol): exact but narrow
             # checks, an address must first fit a + 1 bits (W = 2**a words)
@@ -332,8 +340,9 @@ class LinkTop(wiring.Component):
             # ---- receive a request ----
             with m.State("HUNT"):
                 m.d.comb += take.eq(1)
+                m.d.sync += crc_tx.eq(0)
                 with m.If(got & (byte == REQ_SYNC)):
-                    m.d.comb += rx_crc.start.eq(1)
+                    m.d.comb += crc.start.eq(1)
                     m.d.sync += idle.eq(0)
                     m.next = "SEQ"
 
@@ -342,7 +351,7 @@ class LinkTop(wiring.Component):
                 with m.State(name):
                     m.d.comb += take.eq(1)
                     with m.If(got):
-                        m.d.comb += rx_crc.valid.eq(1)
+                        m.d.comb += crc.valid.eq(1)
                         m.d.sync += [idle.eq(0), reg.eq(byte), idx.eq(0), len_mod.eq(0)]
                         m.next = nxt
                     with m.Elif(idle == s.idle_clks):
@@ -357,11 +366,10 @@ class LinkTop(wiring.Component):
                     m.next = "CRC"
                 with m.Elif(got):
                     m.d.comb += [rx_w.addr.eq(idx), rx_w.data.eq(byte), rx_w.en.eq(1),
-                                 rx_crc.valid.eq(1)]
+                                 crc.valid.eq(1)]
                     m.d.sync += [idle.eq(0), idx.eq(idx + 1),
                                  len_mod.eq(Mux(len_mod == cmd_bytes - 1, 0, len_mod + 1))]
-                    with m.If(idx < HEAD_BYTES):
-                        m.d.sync += head.word_select(idx[:5], 8).eq(byte)
+                    m.d.sync += [h_we.eq(idx < HEAD_BYTES), h_idx.eq(idx[:5]), h_byte.eq(byte)]
                 with m.Elif(idle == s.idle_clks):
                     m.next = "HUNT"
                 with m.Else():
@@ -372,7 +380,7 @@ class LinkTop(wiring.Component):
                 with m.If(got):
                     m.d.sync += [idle.eq(0), crc_rx.eq(Cat(crc_rx[8:], byte)), idx.eq(idx + 1)]
                     with m.If(idx == 3):
-                        m.next = "CHECK"
+                        m.next = "VERDICT"
                 with m.Elif(idle == s.idle_clks):
                     m.next = "HUNT"
                 with m.Else():
@@ -386,22 +394,41 @@ class LinkTop(wiring.Component):
                 m.d.sync += [rej_reason.eq(reason), c_idx.eq(index), r_type.eq(REJECT)]
                 m.next = "REJ_INDEX"
 
-            with m.State("CHECK"):
-                m.d.sync += [rd_addr.eq(0), idx.eq(0)]
+            # the frame's CRC check and whether its resources are busy, into registers
+            crc_ok_r, busy_r, wr_ok_r, rd_ok_r = Signal(), Signal(), Signal(), Signal()
+            with m.State("VERDICT"):
                 busy_now = Const(0, 1)
                 if W:
                     # SMEM_WRITE: BUSY on an overlap, or (guard "jobs") while a job is active
                     w_busy = jobs_active if s.smem_guard == "jobs" else overlap
                     busy_now = ((typ == CMDS) & jobs_active | (typ == SEQ_RUN) & core.pending
                                 | (typ == SMEM_WRITE) & w_busy | (typ == SMEM_READ) & overlap)
-                m.d.comb += [gate.check.eq(1), gate.seq.eq(seq_no), gate.hello.eq(typ == HELLO),
-                             gate.crc_ok.eq(crc_rx == rx_crc.crc), gate.busy.eq(busy_now)]
-                v = gate.verdict
+                m.d.sync += [crc_ok_r.eq(crc_rx == crc.crc), busy_r.eq(busy_now)]
+                if W:
+                    m.d.sync += [wr_ok_r.eq(wr_ok), rd_ok_r.eq(rd_ok)]
+                m.next = "GATE"
+
+            # the gate's verdict and whether the frame is a job to queue, into registers
+            v_r, load_r = Signal(Verdict), Signal()
+            m.d.comb += [gate.seq.eq(seq_no), gate.hello.eq(typ == HELLO),
+                         gate.crc_ok.eq(crc_ok_r), gate.busy.eq(busy_r)]
+            with m.State("GATE"):
+                m.d.sync += v_r.eq(gate.verdict)
+                if W:
+                    m.d.sync += load_r.eq((gate.verdict == Verdict.ACCEPT) & (typ == SEQ_RUN)
+                                          & (length == JOB_BYTES) & core.job_ok)
+                m.next = "CHECK"
+
+            with m.State("CHECK"):
+                m.d.sync += [rd_addr.eq(0), idx.eq(0), fb.eq(0)]
+                m.d.comb += gate.check.eq(1)     # same inputs as in GATE: the same verdict
+                v = v_r
                 with m.If(v == Verdict.CRC):
-                    m.d.sync += crc_errors.eq(crc_errors + 1)
+                    m.d.comb += ev["crc_errors"].eq(1)
                     short_reply(NAK)
                 with m.Elif(v == Verdict.REPLAY):
-                    m.d.sync += [replays.eq(replays + 1), short.eq(0)]
+                    m.d.comb += ev["replays"].eq(1)
+                    m.d.sync += short.eq(0)
                     m.next = "TX"
                 with m.Elif(v == Verdict.OLD):
                     short_reply(OLD)              # an old duplicate (already executed)
@@ -410,8 +437,8 @@ class LinkTop(wiring.Component):
                 with m.Elif(v == Verdict.BUSY):
                     short_reply(BUSY)
                 with m.Else():                    # ACCEPT (the gate stores seq_no)
-                    m.d.sync += [frames.eq(frames + 1), short.eq(0), r_seq.eq(seq_no),
-                                 r_len.eq(0), snap_cycles.eq(cycles), snap_busy.eq(busy_cycles)]
+                    m.d.comb += ev["frames"].eq(1)
+                    m.d.sync += [short.eq(0), r_seq.eq(seq_no), r_len.eq(0)]
                     with m.Switch(typ):
                         with m.Case(HELLO):
                             m.d.sync += r_type.eq(HELLO | 0x80)
@@ -441,11 +468,11 @@ class LinkTop(wiring.Component):
                                 with m.Elif(~core.job_ok):
                                     reject(Reject.JOB)
                                 with m.Else():
-                                    m.d.comb += core.job_load.eq(1)
+                                    m.d.comb += core.job_load.eq(load_r)
                                     m.d.sync += r_type.eq(SEQ_RUN | 0x80)
                                     m.next = "COPY_STATUS"
                             with m.Case(SMEM_WRITE):
-                                with m.If(~wr_ok):
+                                with m.If(~wr_ok_r):
                                     reject(Mux((length >= 5) & length[0], Reject.SMEM,
                                                Reject.LENGTH))
                                 with m.Else():
@@ -455,7 +482,7 @@ class LinkTop(wiring.Component):
                             with m.Case(SMEM_READ):
                                 with m.If(length != 4):
                                     reject(Reject.LENGTH)
-                                with m.Elif(~rd_ok):
+                                with m.Elif(~rd_ok_r):
                                     reject(Reject.SMEM)
                                 with m.Else():
                                     m.d.sync += [r_type.eq(SMEM_READ | 0x80),
@@ -475,19 +502,45 @@ class LinkTop(wiring.Component):
                     with m.If(r_len == len(hello) - 1):
                         m.next = "TX"
 
-            # a register block into txbuf, byte by byte: the counters, or (with a sample
-            # memory) the sequencer status stored after them in one vector
-            blocks = counter_block if status_block is None else Cat(counter_block, status_block)
-            copies = [("COPY_CNT", 0, n_cnt)]
-            if status_block is not None:
-                copies.append(("COPY_STATUS", n_cnt, n_stat))
-            for state, base, n in copies:
-                with m.State(state):
-                    m.d.comb += [tx_w.data.eq(blocks.word_select(r_len[:7] + base, 8)),
-                                 tx_w.en.eq(1)]
-                    m.d.sync += r_len.eq(r_len + 1)
-                    with m.If(r_len == n - 1):
-                        m.next = "TX"
+            # the COUNTERS / SEQ_STATUS block into txbuf, field by field: registers of the
+            # core byte by byte; a bank counter first read (held in bank.rd_value), then its
+            # bytes; every field little-endian
+            z = lambda n: Const(0, n)
+            cnt_fields = [("reg", Cat(core.time, core.samples)), ("bank", "cycles", 8),
+                          ("bank", "busy", 8)] + [("bank", n, 4) for n in LINK_EVENTS[2:]]
+            copies = [("COPY_CNT", cnt_fields)]
+            if W:
+                flags = {"running": Cat(core.running, z(7)), "idle": Cat(~core.pending, z(7))}
+                stat_fields = [("bank", n, k) for n, k in STATUS_FIELDS if n in events]
+                stat_fields.append(("reg", Cat(*(flags[n] for n, _ in STATUS_FIELDS
+                                                 if n not in events))))
+                assert [n for n, _ in STATUS_FIELDS][-2:] == ["running", "idle"]
+                copies.append(("COPY_STATUS", stat_fields))
+            for (state, fields), fmt in zip(copies, (COUNTERS_FMT, STATUS_FMT)):
+                assert sum(f[2] if f[0] == "bank" else len(f[1]) // 8
+                           for f in fields) == struct.calcsize(fmt), state
+            for state, fields in copies:
+                for f, field in enumerate(fields):
+                    name = state if f == 0 else f"{state}_{f}"
+                    nxt = "TX" if f == len(fields) - 1 else f"{state}_{f + 1}"
+                    if field[0] == "bank":
+                        _, ev_name, nbytes = field
+                        with m.State(name):
+                            m.d.comb += [bank.rd_req.eq(1),
+                                         bank.rd_index.eq(events.index(ev_name))]
+                            m.d.sync += fb.eq(0)
+                            with m.If(bank.rd_ack):
+                                m.next = name + "_B"
+                        src, name = Cat(bank.rd_value, z(16)), name + "_B"
+                    else:
+                        src, nbytes = field[1], len(field[1]) // 8
+                    with m.State(name):
+                        byte_of = src.word_select(fb[:max(1, (nbytes - 1).bit_length())], 8)
+                        m.d.comb += [tx_w.data.eq(byte_of), tx_w.en.eq(1)]
+                        m.d.sync += [r_len.eq(r_len + 1), fb.eq(fb + 1)]
+                        with m.If(fb == nbytes - 1):
+                            m.d.sync += fb.eq(0)
+                            m.next = nxt
 
             if W:
                 # SMEM_WRITE: payload bytes 3.. (lo, hi) -> words at l_addr..; rxbuf reads
@@ -567,7 +620,7 @@ class LinkTop(wiring.Component):
             with m.State("EXEC_ISSUE"):
                 m.d.comb += l_valid.eq(1)
                 with m.If(core.cmd.ready):
-                    m.d.sync += commands.eq(commands + 1)
+                    m.d.comb += ev["commands"].eq(1)
                     m.next = "EXEC_WAIT"
             with m.State("EXEC_WAIT"):
                 m.d.comb += l_resp_ready.eq(1)
@@ -585,39 +638,36 @@ class LinkTop(wiring.Component):
                     m.next = "EXEC_WAIT"
 
             # ---- transmit the reply (or a short reply) ----
+            # TX_PREP decides the byte t_idx into registers (header byte, or body from
+            # txbuf, or CRC byte k; whether it enters the CRC; whether it is the last), so
+            # TX_SEND only picks among registers and txbuf's data
+            n_len = Signal.like(r_len)
+            t_hdr, t_head, t_body, t_last = Signal(8), Signal(), Signal(), Signal()
+            t_k = Signal(2)
             with m.State("TX"):
-                m.d.comb += tx_crc.start.eq(1)
-                m.d.sync += t_idx.eq(0)
+                m.d.comb += crc.start.eq(1)
+                m.d.sync += [crc_tx.eq(1), t_idx.eq(0), n_len.eq(Mux(short, 0, r_len))]
                 m.next = "TX_PREP"
-            n_len = Mux(short, 0, r_len)
             with m.State("TX_PREP"):
-                # choose the byte; txbuf data appears one clock after its address
+                # txbuf data appears one clock after its address
                 m.d.comb += tx_r.addr.eq(t_idx - 5)
+                hdr = Array([Const(RSP_SYNC, 8), Mux(short, seq_no, r_seq),
+                             Mux(short, short_type, r_type), n_len[:8],
+                             (n_len >> 8)[:8]])[t_idx[:3]]
+                m.d.sync += [t_hdr.eq(hdr), t_head.eq(t_idx < 5),
+                             t_body.eq((t_idx >= 5) & (t_idx < 5 + n_len)),
+                             t_k.eq((t_idx - 5 - n_len)[:2]), t_last.eq(t_idx == 5 + n_len + 3)]
                 m.next = "TX_SEND"
             with m.State("TX_SEND"):
                 m.d.comb += tx_r.addr.eq(t_idx - 5)
-                crc_out = tx_crc.crc
-                k = t_idx - 5 - n_len
-                with m.If(t_idx == 0):
-                    m.d.comb += t_byte.eq(RSP_SYNC)
-                with m.Elif(t_idx == 1):
-                    m.d.comb += t_byte.eq(Mux(short, seq_no, r_seq))
-                with m.Elif(t_idx == 2):
-                    m.d.comb += t_byte.eq(Mux(short, short_type, r_type))
-                with m.Elif(t_idx == 3):
-                    m.d.comb += t_byte.eq(n_len[:8])
-                with m.Elif(t_idx == 4):
-                    m.d.comb += t_byte.eq(n_len >> 8)
-                with m.Elif(t_idx < 5 + n_len):
-                    m.d.comb += t_byte.eq(tx_r.data)
-                with m.Else():
-                    m.d.comb += t_byte.eq(crc_out.word_select(k[:2], 8))
+                m.d.comb += t_byte.eq(Mux(t_head, t_hdr,
+                                          Mux(t_body, tx_r.data, crc.crc.word_select(t_k, 8))))
                 m.d.comb += [utx.data.payload.eq(t_byte), utx.data.valid.eq(1)]
                 with m.If(utx.data.ready):
                     m.d.sync += t_idx.eq(t_idx + 1)
-                    with m.If((t_idx != 0) & (t_idx < 5 + n_len)):
-                        m.d.comb += tx_crc.valid.eq(1)
-                    with m.If(t_idx == 5 + n_len + 3):
+                    with m.If((t_head & (t_idx != 0)) | t_body):
+                        m.d.comb += crc.valid.eq(1)
+                    with m.If(t_last):
                         m.next = "HUNT"
                     with m.Else():
                         m.next = "TX_PREP"

@@ -12,7 +12,7 @@ the packed codes through a bit buffer into the engine's ``xw`` port (one chunk o
 ``lanes`` inputs per clock when ``lanes * x_width <= 16``), issues LEARN (or FORWARD and
 takes the first index of the largest response), counts correct predictions, optionally
 writes the prediction back and issues TICK. Cycles per sample: the engine's LEARN
-(``rows * (2 * chunks + 6 + latency) + 4``) plus about ``max(chunks, x words) + 6``.
+(``rows * (2 * chunks + 6 + latency) + 4``) plus about ``max(chunks, x words) + 7``.
 """
 
 from __future__ import annotations
@@ -114,9 +114,10 @@ class Sequencer(wiring.Component):
     Parameters: ``config`` (the engine's), ``words`` (sample memory words).
     Ports: ``job`` (stream in, :func:`job_layout`; taken when idle); ``cmd``/``resp``/``xw``
     to the engine; ``mem_*`` (a :class:`SampleMemory` client with priority: ``mem_re`` data
-    on ``mem_rdata`` one clock later); ``running``; counters ``jobs``, ``samples``,
-    ``correct``, ``errors`` (records skipped for a label >= rows; 32 bits, since reset);
-    ``cur``: the running job's fields (for overlap checks).
+    on ``mem_rdata`` one clock later); ``running``; ``events`` (4 one-clock strobes, what
+    the SEQ_STATUS counters count: a job finished, a sample ran, its prediction was correct,
+    a record was skipped for a label >= rows); ``cur``: the running job's fields (for the
+    overlap checks).
     """
 
     def __init__(self, config: EngineConfig, words: int):
@@ -132,8 +133,7 @@ class Sequencer(wiring.Component):
             "xw": Out(stream.Signature(x_chunk_layout(config))),
             "mem_addr": Out(a), "mem_wdata": Out(SMEM_WIDTH), "mem_we": Out(1),
             "mem_re": Out(1), "mem_rdata": In(SMEM_WIDTH),
-            "running": Out(1), "jobs": Out(32), "samples": Out(32), "correct": Out(32),
-            "errors": Out(32),
+            "running": Out(1), "events": Out(4),
             "cur": Out(job_layout(config, words)),
         })
 
@@ -141,7 +141,7 @@ class Sequencer(wiring.Component):
         cfg, lay = self.config, self.layout
         P, K, R, xw = cfg.lanes, cfg.chunks, cfg.rows, cfg.x_width
         CB = P * xw                       # bits per chunk
-        W = CB + 2 * SMEM_WIDTH           # bit buffer
+        W = CB + 3 * SMEM_WIDTH           # bit buffer (reads decided a clock ahead)
         rw = lay.rec_words
         a = _addr_width(self.words)
         m = Module()
@@ -151,10 +151,8 @@ class Sequencer(wiring.Component):
         k = Signal(16)                    # record index
         lfsr = Signal(16)
         widths = {w: galois_mask(w) for w in range(3, 17)}
-        lw = Signal(range(17))            # LFSR width of the job
         masks = Array(Const(widths.get(w, 0), 16) for w in range(17))
-        lmask = Signal(16)
-        m.d.comb += lmask.eq(masks[lw])
+        lmask = Signal(16)                # the job's LFSR taps (its width's Galois mask)
         lnext = Signal(16)
         m.d.comb += lnext.eq((lfsr >> 1) ^ Mux(lfsr[0], lmask, 0))
 
@@ -169,6 +167,12 @@ class Sequencer(wiring.Component):
         best = Signal(signed(cfg.acc_width))
         row = Signal(range(R + 1))
         flags = job.flags
+        room = Signal()                   # a word read issued now will fit when it lands
+        # sample-memory addresses from registers (a clock behind i / k: the states that use
+        # them come at least a clock after i or k changed)
+        a_order, a_pred, a_rec = Signal(a), Signal(a), Signal(a)
+        m.d.sync += [a_order.eq(job.order_base + i), a_pred.eq(job.pred_base + i),
+                     a_rec.eq(job.rec_base + mul_const(k, rw))]
 
         m.d.comb += [self.cmd.payload.row.eq(0), self.cmd.payload.col.eq(0)]
 
@@ -183,48 +187,55 @@ class Sequencer(wiring.Component):
                     sel = Const(3, 5)
                     for w in range(4, 17):
                         sel = Mux(cnt >= (1 << (w - 1)), w, sel)
-                    m.d.sync += lw.eq(sel)
+                    m.d.sync += lmask.eq(masks[sel])
                     m.next = "NEXT"
 
             with m.State("NEXT"):
                 with m.If(i == job.count):
-                    m.d.sync += [self.jobs.eq(self.jobs + 1), self.running.eq(0)]
+                    m.d.comb += self.events[0].eq(1)
+                    m.d.sync += self.running.eq(0)
                     m.next = "IDLE"
                 with m.Elif(flags & JobFlag.ORDER):
-                    m.d.comb += [self.mem_addr.eq(job.order_base + i), self.mem_re.eq(1)]
-                    m.next = "ORDER"
+                    m.next = "ORDER_READ"
                 with m.Elif(flags & JobFlag.LFSR):
                     m.d.sync += lfsr.eq(lnext)
                     with m.If((lnext <= job.count) & (lnext != 0)):
                         m.d.sync += k.eq(lnext - 1)
-                        m.next = "RECORD"
+                        m.next = "REC_ADDR"
                 with m.Else():
                     m.d.sync += k.eq(i)
-                    m.next = "RECORD"
+                    m.next = "REC_ADDR"
+
+            with m.State("ORDER_READ"):
+                m.d.comb += [self.mem_addr.eq(a_order), self.mem_re.eq(1)]
+                m.next = "ORDER"
 
             with m.State("ORDER"):
                 m.d.sync += k.eq(self.mem_rdata)
+                m.next = "REC_ADDR"
+
+            with m.State("REC_ADDR"):          # a_rec follows k
                 m.next = "RECORD"
 
             with m.State("RECORD"):
-                addr = Signal(a)
-                m.d.comb += [addr.eq(job.rec_base + mul_const(k, rw)), self.mem_addr.eq(addr),
-                             self.mem_re.eq(1)]
-                m.d.sync += [ptr.eq(addr + 1), words_left.eq(rw - 1), chunk.eq(0),
-                             nbits.eq(0), buf.eq(0), inflight.eq(0)]
+                m.d.comb += [self.mem_addr.eq(a_rec), self.mem_re.eq(1)]
+                m.d.sync += [ptr.eq(a_rec + 1), words_left.eq(rw - 1), chunk.eq(0),
+                             nbits.eq(0), buf.eq(0), inflight.eq(0), room.eq(1)]
                 m.next = "LABEL"
 
             with m.State("LABEL"):
                 m.d.sync += label.eq(self.mem_rdata)
                 with m.If(self.mem_rdata >= R):
-                    m.d.sync += [self.errors.eq(self.errors + 1), i.eq(i + 1)]
+                    m.d.comb += self.events[3].eq(1)
+                    m.d.sync += i.eq(i + 1)
                     m.next = "NEXT"
                 with m.Else():
                     m.next = "X"
 
             with m.State("X"):
                 # bit buffer: emit a chunk when CB bits are present; a read lands 1 clock
-                # after it is issued; read while the landing word will still fit
+                # after it is issued; ``room`` (a register) says the landing word will fit
+                # even if nothing is emitted meanwhile
                 emit = Signal()
                 m.d.comb += [self.xw.valid.eq((nbits >= CB) & (chunk != K)),
                              self.xw.payload.chunk.eq(chunk)]
@@ -241,8 +252,10 @@ class Sequencer(wiring.Component):
                 landed = Mux(inflight, (self.mem_rdata << kept_al)[:W], 0)
                 n_after = Signal(range(W + SMEM_WIDTH + 1))
                 m.d.comb += n_after.eq(kept + Mux(inflight, SMEM_WIDTH, 0))
-                issue = (words_left != 0) & (n_after + SMEM_WIDTH <= W)
-                m.d.sync += [buf.eq(shifted | landed), nbits.eq(n_after), inflight.eq(issue)]
+                issue = room & (words_left != 0)
+                m.d.sync += [buf.eq(shifted | landed), nbits.eq(n_after), inflight.eq(issue),
+                             room.eq(nbits + Mux(inflight, SMEM_WIDTH, 0)
+                                     + Mux(issue, SMEM_WIDTH, 0) + SMEM_WIDTH <= W)]
                 with m.If(issue):
                     m.d.comb += [self.mem_addr.eq(ptr), self.mem_re.eq(1)]
                     m.d.sync += [ptr.eq(ptr + 1), words_left.eq(words_left - 1)]
@@ -275,11 +288,10 @@ class Sequencer(wiring.Component):
                             m.next = "POST"
 
             with m.State("POST"):
-                m.d.sync += [self.samples.eq(self.samples + 1), i.eq(i + 1)]
-                with m.If(pred == label):
-                    m.d.sync += self.correct.eq(self.correct + 1)
+                m.d.comb += [self.events[1].eq(1), self.events[2].eq(pred == label)]
+                m.d.sync += i.eq(i + 1)
                 with m.If(flags & JobFlag.PRED):
-                    m.d.comb += [self.mem_addr.eq(job.pred_base + i), self.mem_we.eq(1),
+                    m.d.comb += [self.mem_addr.eq(a_pred), self.mem_we.eq(1),
                                  self.mem_wdata.eq(pred)]
                 with m.If(job.ticks != 0):
                     m.next = "TICK"

@@ -84,7 +84,7 @@ class SNNCore(wiring.Component):
         super().__init__(core_signature(spec.cmd_bits, cfg.resp_width, self.addr_width))
 
     def elaborate(self, platform):
-        from ...gateware.core import STATUS_BYTES, fits, smem_overlap
+        from ...gateware.core import fits, smem_overlap
         from ...gateware.fixed import mul_const
         from ...link.protocol import Reject
         from .network import SOp
@@ -146,23 +146,8 @@ class SNNCore(wiring.Component):
                      self.running.eq(seq.running), self.pending.eq(pend_valid)]
         with m.If(seq.job.valid & seq.job.ready):
             m.d.sync += [pend_valid.eq(0), r_table.eq(p_table), r_pred.eq(p_pred)]
-        queued = Signal(32)
-        active, job_busy, learn_act, learn_busy = (Signal(48, name=n) for n in (
-            "active", "job_busy", "learn_act", "learn_busy"))
-        with m.If(seq.running):
-            m.d.sync += active.eq(active + 1)
-            with m.If(ctrl.busy):
-                m.d.sync += job_busy.eq(job_busy + 1)
-        with m.If(seq.running & seq.cur.flags[0]):
-            m.d.sync += learn_act.eq(learn_act + 1)
-            with m.If(ctrl.busy):
-                m.d.sync += learn_busy.eq(learn_busy + 1)
-        z16 = Const(0, 16)
-        status = Cat(seq.jobs, seq.samples, Const(0, 32), queued, seq.errors,
-                     active, z16, job_busy, z16, learn_act, z16, learn_busy, z16,
-                     seq.running, Const(0, 7), ~pend_valid, Const(0, 7))
-        assert len(status) == 8 * STATUS_BYTES
-        m.d.comb += self.status.eq(status)
+        m.d.comb += [self.learning.eq(seq.running & seq.cur.flags[0]),
+                     self.seq_events.eq(seq.events)]      # (no "correct": bit 2 stays 0)
 
         # SNN_JOB_FMT fields, checked exactly as SNNJob.validate
         h = self.head
@@ -174,7 +159,7 @@ class SNNCore(wiring.Component):
                      pred_end.eq(j_pred[:A + 1] + mul_const(c16, cfg.steps))]
         learn, is_pred = j_flags[0], j_flags[3]
         n_codes = cfg.device.n_codes
-        m.d.comb += self.job_ok.eq(
+        m.d.sync += self.job_ok.eq(      # registered: head settles >= 4 clocks before CHECK
             ((j_flags & (0xFF ^ (LEARN | PRED))) == 0) & (c16 != 0) & fits(j_count, 16)
             & fits(j_rec, A) & fits(j_end, A + 1) & (j_end[:A + 1] <= W)
             & (j_rec[:A] < j_end[:A + 1])
@@ -182,7 +167,7 @@ class SNNCore(wiring.Component):
             & (~is_pred | (fits(j_pred, A + 1) & (pred_end <= W)))
             & fits(j_code, 16) & (j_code < n_codes) & (~learn | (j_code != 0)))
         with m.If(self.job_load):
-            m.d.sync += [pend_valid.eq(1), queued.eq(queued + 1),
+            m.d.sync += [pend_valid.eq(1),
                          pend.flags.eq(j_flags), pend.rec_base.eq(j_rec), pend.count.eq(j_count),
                          pend.rec_end.eq(j_end), pend.pred_base.eq(j_pred),
                          pend.table_base.eq(j_table), pend.code.eq(j_code),

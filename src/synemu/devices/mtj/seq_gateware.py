@@ -58,6 +58,7 @@ class SNNSequencer(wiring.Component):
             "mem_addr": Out(a), "mem_wdata": Out(SMEM_WIDTH), "mem_we": Out(1),
             "mem_re": Out(1), "mem_rdata": In(SMEM_WIDTH),
             "running": Out(1), "jobs": Out(32), "samples": Out(32), "errors": Out(32),
+            "events": Out(4),
             "cur": Out(snn_job_layout(config, words)),
         })
 
@@ -101,6 +102,7 @@ class SNNSequencer(wiring.Component):
         def sample_done(counter, next_ptr=nxt_rec):
             """End of sample ``i`` (run: ``samples``; skipped: ``errors``); the next record
             starts at ``next_ptr``."""
+            m.d.comb += self.events[1 if counter is self.samples else 3].eq(1)
             m.d.sync += [counter.eq(counter + 1), i.eq(i + 1), ptr.eq(next_ptr),
                          pred_row.eq(pred_row + T)]
             m.next = "NEXT"
@@ -132,6 +134,7 @@ class SNNSequencer(wiring.Component):
 
             with m.State("NEXT"):
                 with m.If(i == job.count):
+                    m.d.comb += self.events[0].eq(1)
                     m.d.sync += [self.jobs.eq(self.jobs + 1), self.running.eq(0)]
                     m.next = "IDLE"
                 with m.Elif(ptr >= job.rec_end):
