@@ -17,6 +17,11 @@ Rows per run (``<board>_<device>_<mode>_...``; units in the names):
 ULX3S-85F's 3 Mbaud link, identical to the golden network, against the golden model's
 rate in the same run.
 
+``build_*``: the full-size board top-levels these rows simulate, built with the pinned
+YoWASP tools (digits array 10 x 68, ideal 8-bit): logic cells (LUT) used, Fmax, whether
+the design clock is met; the iCEBreaker's sequencer top at its ``sequencer_lanes`` and at
+4 lanes (which does not fit), its host-only top at 4 lanes, and the ULX3S-85F's.
+
 ``link_faults_*``: the windowed link in stream mode behind the fault injector
 (1e-3 damage per byte both ways: flips, drops, duplicated bytes, plus duplicated frames):
 frames acknowledged, go-backs, final state identical to golden.
@@ -48,7 +53,7 @@ def _run(board, device, mode, *, preset=None, limit=None, epochs=None, ticks=0, 
     return res
 
 
-def _golden_rate(device, preset, limit, epochs, ticks):
+def _golden_rate(device, preset, limit, epochs, ticks, lanes):
     """Golden-model training rate of the same recipe and samples (LFSR order jobs)."""
     from dataclasses import replace
 
@@ -62,7 +67,7 @@ def _golden_rate(device, preset, limit, epochs, ticks):
     ds = load_dataset("digits", seed=0)
     dev = make_device(device, preset=preset)
     rec = get_plugin(device).recipe(ds.name, dev)
-    rec = replace(rec, epochs=epochs or rec.epochs)
+    rec = replace(rec, epochs=epochs or rec.epochs, lanes=lanes)
     x = prepare_inputs(ds.x_train, rec)[:limit]
     y = ds.y_train[:limit]
     cfg = EngineConfig(device=dev, rows=ds.n_classes, cols=x.shape[1], lanes=rec.lanes,
@@ -93,6 +98,7 @@ def run(quick: bool = False) -> dict:
         rows[f"{key}_engine_bound_samples_per_s"] = round(e)
         rows[f"{key}_efficiency"] = round(b / e, 4)
         rows[f"{key}_clock_mhz"] = r["board_clk_hz"] / 1e6
+        rows[f"{key}_lanes"] = r["engine"]["lanes"]
         rows[f"{key}_identical_to_golden"] = r["identical_to_golden"]
         rows[f"{key}_samples"] = r["samples"]
         if mode == "stream":
@@ -102,9 +108,10 @@ def run(quick: bool = False) -> dict:
             rows[f"{key}_link_utilisation"] = round(r["link_utilisation"], 4)
             rows[f"{key}_baud"] = r["baud"]
         else:
-            gr, _ = _golden_rate(device, preset, limit, epochs, ticks)
+            gr, _ = _golden_rate(device, preset, limit, epochs, ticks, r["engine"]["lanes"])
             rows[f"{key}_golden_samples_per_s"] = round(gr)
             rows[f"{key}_board_over_golden"] = round(b / gr, 2)
+    rows.update(_builds(quick))
     rows.update(_snn(50 if quick else 200))
     rows.update(_faults(2_000 if quick else 10_000))
     return rows
@@ -136,6 +143,36 @@ def _snn(limit: int) -> dict:
             f"{k}_board_over_golden": round(r["board_over_golden"], 2),
             f"{k}_identical_to_golden": r["identical_to_golden"],
             f"{k}_test_accuracy": r["test_accuracy"]}
+
+
+def _builds(quick: bool) -> dict:
+    """Full-size builds of the board top-levels the rows above simulate."""
+    from synemu.boards.build import BuildFailed, build_board
+    from synemu.boards.platforms import get_board
+    from synemu.spec.engine import EngineConfig
+    from synemu.spec.registry import make_device
+    ice = get_board("icebreaker").sequencer_lanes
+    cases = [("icebreaker", ice, True)]
+    if not quick:
+        cases += [("icebreaker", 4, True), ("icebreaker", 4, False), ("ulx3s-85f", 4, True)]
+    rows = {}
+    for board, lanes, seq in cases:
+        key = f"build_{board.replace('-', '_')}_{'sequencer' if seq else 'host'}_P{lanes}"
+        cfg = EngineConfig(device=make_device("ideal"), rows=10, cols=68, lanes=lanes, seed=1)
+        out = tempfile.mkdtemp(prefix="synemu-bench-seq-build-")
+        try:
+            rep = build_board(board, cfg, out, keep_going=True, sequencer=seq)
+        except BuildFailed as e:
+            rows[f"{key}_fits"] = False
+            rows[f"{key}_error"] = str(e).split(" (logs")[0]
+            continue
+        rows[f"{key}_fits"] = True
+        rows[f"{key}_lut_used"] = rep["resources"]["LUT"]["used"]
+        rows[f"{key}_lut_available"] = rep["resources"]["LUT"]["available"]
+        rows[f"{key}_fmax_mhz"] = min(rep["fmax_mhz"].values())
+        rows[f"{key}_clock_mhz"] = rep["clock_mhz"]
+        rows[f"{key}_timing_met"] = rep["timing_met"]
+    return rows
 
 
 def _faults(frames: int) -> dict:

@@ -43,7 +43,9 @@ class Board:
     rate the bridge can run (default ``bauds``), from which :meth:`with_clock` picks the
     exact ones at another design clock. ``smem_guard``: the sequencer top-level's
     :attr:`~synemu.link.protocol.LinkSpec.smem_guard` (``"jobs"`` where the exact range checks
-    do not fit)."""
+    do not fit). ``sequencer_lanes``: the most lanes a sequencer build of the board's
+    reference array fits with (``synemu run`` uses it unless ``--lanes`` says otherwise;
+    0: no cap)."""
 
     name: str
     family: str              # "ice40" | "ecp5"
@@ -60,6 +62,7 @@ class Board:
     note: str = ""
     bridge_bauds: tuple = ()
     smem_guard: str = "ranges"
+    sequencer_lanes: int = 0
 
     def __post_init__(self):
         if self.baud not in self.bauds:
@@ -151,7 +154,7 @@ BOARDS: dict[str, Board] = {b.name: b for b in [
                                            "{bitstream}"])),
           bitstream_ext=".bin",
           resources={"LUT": 5280, "FF": 5280, "BRAM": 30, "SPRAM": 4, "DSP": 8},
-          smem_guard="jobs"),
+          smem_guard="jobs", sequencer_lanes=2),
     Board("ulx3s-85f", "ecp5", "LFE5U-85F-6BG381C", xtal_hz=25_000_000, sys_hz=50_000_000,
           baud=1_000_000, bauds=(115_200, 1_000_000, 2_000_000), bridge="FT231X",
           bridge_bauds=(115_200, 1_000_000, 2_000_000, 3_000_000),

@@ -102,10 +102,14 @@ def cmd_run(args):
     recipe = get_plugin(args.device).recipe(ds.name, device)
     recipe = replace(recipe, lanes=args.lanes or recipe.lanes,
                      epochs=args.epochs or recipe.epochs)
+    board = get_board(args.board)
+    cap = board.sequencer_lanes
+    if args.mode != "host" and not args.lanes and cap and recipe.lanes > cap:
+        # the board's sequencer build fits only so many lanes: run what can be flashed
+        recipe = replace(recipe, lanes=cap)
     cols = prepare_inputs(ds.x_train[:1], recipe).shape[1]
     cfg = EngineConfig(device=device, rows=ds.n_classes, cols=cols, lanes=recipe.lanes,
                        seed=args.seed + 1, **recipe.engine_kwargs())
-    board = get_board(args.board)
     words = SMEM_WORDS[board.family]
     mode = args.mode
     if mode == "auto":
