@@ -158,7 +158,8 @@ def _builds(quick: bool) -> dict:
     rows = {}
     for board, lanes, seq in cases:
         key = f"build_{board.replace('-', '_')}_{'sequencer' if seq else 'host'}_P{lanes}"
-        cfg = EngineConfig(device=make_device("ideal"), rows=10, cols=68, lanes=lanes, seed=1)
+        cols = -(-65 // lanes) * lanes            # digits: 64 pixels + bias, as the runs pad
+        cfg = EngineConfig(device=make_device("ideal"), rows=10, cols=cols, lanes=lanes, seed=1)
         out = tempfile.mkdtemp(prefix="synemu-bench-seq-build-")
         try:
             rep = build_board(board, cfg, out, keep_going=True, sequencer=seq)

@@ -167,6 +167,14 @@ def test_run_cli_model_identical(tmp_path, capsys):
     assert rc == 0 and res["identical_to_golden"] is True
     assert res["board_samples"] == 24 and res["link"]["frames"] > 24
     assert (tmp_path / "run-ideal-digits.json").is_file()
+    # the iCEBreaker's sequencer build fits 2 lanes: the recipe's 4 are clamped, the inputs
+    # padded to the 2-lane array (64 pixels + bias -> 66), unless --lanes says otherwise
+    assert res["board"] == "icebreaker" and res["mode"] == "resident"
+    assert (res["engine"]["lanes"], res["engine"]["cols"]) == (2, 66)
+    rc, res = _cli_json(capsys, ["run", "--sim", "model", "--limit", "8", "--epochs", "1",
+                                 "--lanes", "4", "--check", "--out", str(tmp_path), "--json"])
+    assert rc == 0 and res["identical_to_golden"] is True
+    assert (res["engine"]["lanes"], res["engine"]["cols"]) == (4, 68)
 
 
 @pytest.mark.verilator
