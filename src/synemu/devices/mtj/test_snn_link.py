@@ -192,6 +192,11 @@ def test_run_snn_board_resident_too_big_names_sizes():
                                          r"32768: use --mode stream"):
         run_snn_board("ulx3s-85f", "mnist5k", mode="resident", sim="model", epochs=1,
                       evaluate=False)
+    with pytest.raises(ValueError, match=r"mnist5k has 784 inputs: 784 x 100 neurons = 78400 "
+                                         r"synapses, the icebreaker's network holds 19600 "
+                                         r"\(196 x 100\): use a dataset with at most 196 "
+                                         r"inputs \(e.g. mnist5k-14\)"):
+        run_snn_board("icebreaker", "mnist5k", sim="model", epochs=1)
     with pytest.raises(ValueError, match="no STDP network configuration for board 'orangecrab'"):
         run_snn_board("orangecrab", "digits", sim="model")
 
@@ -208,8 +213,8 @@ def test_cli_run_mtj_refuses_engine_options():
 
 @pytest.mark.verilator
 def test_run_snn_board_modes_verilator():
-    """The iCEBreaker's reference network (400 neurons, 4 lanes, 20 banks) on digits in its
-    exact top-level (24 MHz, 3 Mbaud): every mode equals golden; board rates are measured."""
+    """The iCEBreaker's network (100 neurons, 4 lanes, 5 banks) on digits in its exact
+    top-level (18 MHz, 3 Mbaud): every mode equals golden; board rates are measured."""
     from .board import run_snn_board
     for mode in ("stream", "resident", "host"):
         r = run_snn_board("icebreaker", "digits", mode=mode, limit=12, epochs=1, check=True)
