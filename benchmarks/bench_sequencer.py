@@ -15,10 +15,11 @@ Rows per run (``<board>_<device>_<mode>_...``; units in the names):
 
 ``ulx3s_85f_mtj_stream_*``: the full-size STDP network (400 x 784) streamed over the
 ULX3S-85F's 3 Mbaud link, identical to the golden network, against the golden model's
-rate in the same run.
+rate in the same run; ``icebreaker_mtj_stream_*``: the iCEBreaker's 100 x 196 network on
+mnist5k-14 (18 MHz, 3 Mbaud), and ``build_icebreaker_mtj_snn_*`` its top-level built.
 
 ``build_*``: the full-size board top-levels these rows simulate, built with the pinned
-YoWASP tools (digits array 10 x 68, ideal 8-bit): logic cells (LUT) used, Fmax, whether
+YoWASP tools (digits array 10 x 66 at 2 lanes, 10 x 68 at 4, ideal 8-bit): logic cells (LUT) used, Fmax, whether
 the design clock is met; the iCEBreaker's sequencer top at its ``sequencer_lanes`` and at
 4 lanes (which does not fit), its host-only top at 4 lanes, and the ULX3S-85F's.
 
@@ -113,23 +114,27 @@ def run(quick: bool = False) -> dict:
             rows[f"{key}_board_over_golden"] = round(b / gr, 2)
     rows.update(_builds(quick))
     rows.update(_snn(50 if quick else 200))
+    rows.update(_snn(50 if quick else 200, "icebreaker", "mnist5k-14"))
+    if not quick:
+        rows.update(_snn_build())
     rows.update(_faults(2_000 if quick else 10_000))
     return rows
 
 
-def _snn(limit: int) -> dict:
-    """The full-size STDP network (400 x 784) on the ULX3S-85F, streamed: ``limit`` mnist5k
-    samples per epoch over the recipe's epochs, every STEP response and both evaluation
-    passes checked against the golden network; the golden rate is measured in the same run."""
+def _snn(limit: int, board: str = "ulx3s-85f", dataset: str = "mnist5k") -> dict:
+    """A board's STDP network (:data:`~synemu.devices.mtj.board.SNN_BOARDS`: 400 x 784 on
+    the ULX3S-85F, 100 x 196 on the iCEBreaker), streamed: ``limit`` samples of ``dataset``
+    per epoch over the recipe's epochs, every STEP response and both evaluation passes
+    checked against the golden network; the golden rate is measured in the same run."""
     from synemu.cli.common import run_json
     out = tempfile.mkdtemp(prefix="synemu-bench-snn-")
-    argv = ["run", "--sim", "verilator", "--board", "ulx3s-85f", "--device", "mtj",
-            "--mode", "stream", "--dataset", "mnist5k", "--limit", str(limit), "--check",
+    argv = ["run", "--sim", "verilator", "--board", board, "--device", "mtj",
+            "--mode", "stream", "--dataset", dataset, "--limit", str(limit), "--check",
             "--json", "--out", out]
     rc, r = run_json(argv)
     if rc != 0:
         raise RuntimeError(f"synemu {' '.join(argv)} failed: {r}")
-    k = "ulx3s_85f_mtj_stream"
+    k = f"{board.replace('-', '_')}_mtj_stream"
     b, e, w = (r["board_samples_per_s"], r["engine_bound_samples_per_s"],
                r["wire_bound_samples_per_s"])
     return {f"{k}_neurons": r["n_neurons"], f"{k}_inputs": r["n_inputs"],
@@ -143,6 +148,22 @@ def _snn(limit: int) -> dict:
             f"{k}_board_over_golden": round(r["board_over_golden"], 2),
             f"{k}_identical_to_golden": r["identical_to_golden"],
             f"{k}_test_accuracy": r["test_accuracy"]}
+
+
+def _snn_build() -> dict:
+    """The iCEBreaker's STDP network top-level (100 x 196, protected link, sample memory)
+    built with the pinned YoWASP tools at its design clock."""
+    from synemu.devices.mtj.board import build_snn_board
+    out = tempfile.mkdtemp(prefix="synemu-bench-snn-build-")
+    rep = build_snn_board("icebreaker", out)
+    k = "build_icebreaker_mtj_snn"
+    res = rep["resources"]
+    fmax = [v for n, v in rep["fmax_mhz"].items() if n.endswith("cd_sync.clk")]
+    return {f"{k}_neurons": rep["n_neurons"], f"{k}_inputs": rep["n_inputs"],
+            f"{k}_lut_used": res["LUT"]["used"], f"{k}_lut_available": res["LUT"]["available"],
+            f"{k}_bram_used": res["BRAM"]["used"], f"{k}_dsp_used": res["DSP"]["used"],
+            f"{k}_fmax_mhz": min(fmax) if fmax else None, f"{k}_clock_mhz": rep["clock_mhz"],
+            f"{k}_timing_met": rep["timing_met"]}
 
 
 def _builds(quick: bool) -> dict:
