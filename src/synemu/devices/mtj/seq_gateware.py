@@ -87,7 +87,7 @@ class SNNSequencer(wiring.Component):
         lo = Signal(SMEM_WIDTH)
         pred_row = Signal(a + 1 + clog2(T + 1) + 16)
         byte = Mux(half, word[8:], word[:8])
-        nxt_rec = ptr + 1 + n
+        nxt_rec = Signal(a + 2)            # ptr + 1 + n: where the next record starts
 
         # the table is addressed by the current byte (held through LOOK while PIX waits)
         m.d.comb += [self.cmd.payload.col.eq(col), tr.addr.eq(byte)]
@@ -143,11 +143,17 @@ class SNNSequencer(wiring.Component):
                     m.d.comb += [self.mem_addr.eq(ptr), self.mem_re.eq(1)]
                     m.next = "HDR"
 
-            with m.State("HDR"):
+            with m.State("HDR"):               # the header word, registered first: the
+                # sample memory's output (an SPRAM on the iCE40) feeds no logic directly
                 m.d.sync += [n.eq(self.mem_rdata), wptr.eq(ptr + 1), wleft.eq(self.mem_rdata),
                              col.eq(0), run_len.eq(0), t.eq(0)]
-                with m.If(ptr + 1 + self.mem_rdata > job.rec_end):
-                    sample_done(self.errors, ptr + 1 + self.mem_rdata)
+                m.next = "HDR_CHK"
+            with m.State("HDR_CHK"):
+                m.d.sync += nxt_rec.eq(ptr + 1 + n)
+                m.next = "HDR_END"
+            with m.State("HDR_END"):           # (an adder and a comparison: two clocks)
+                with m.If(nxt_rec > job.rec_end):
+                    sample_done(self.errors)
                 with m.Else():
                     m.next = "FETCH"
 
