@@ -20,8 +20,8 @@ from amaranth.lib.wiring import In, Out
 
 from ..spec.sequencer import STATUS_FMT
 from ..link.protocol import (BAD, BUSY, CMDS, COUNTERS, COUNTERS_FMT, HELLO, NAK, OLD, REJECT,
-                             REQ_SYNC, RSP_SYNC, SEQ_RUN, SEQ_STATUS, SMEM_READ, SMEM_WRITE,
-                             LinkSpec, Reject)
+                             REQ_SYNC, RSP_SYNC, RX_QUEUE, SEQ_RUN, SEQ_STATUS, SMEM_READ,
+                             SMEM_WRITE, LinkSpec, Reject)
 from .core import HEAD_BYTES, SEQ_COUNTS, STATUS_FIELDS, EngineCore, core_signature, fits
 from .counters import CounterBank
 from .sequencer import SampleMemory
@@ -33,7 +33,6 @@ __all__ = ["UARTTx", "UARTRx", "LINK_CRC", "Verdict", "SeqGate", "LinkTop", "Sim
 #: computes it on the host, over 8-bit words: each byte enters LSB first and the 32-bit
 #: result is sent (and received) little-endian, byte 0 = bits 0..7.
 LINK_CRC = crc_catalog.CRC32_ISO_HDLC(data_width=8)
-RX_QUEUE = 512                          #: received bytes the board can queue
 JOB_BYTES = HEAD_BYTES                  #: SEQ_RUN payload (kept in registers, ``head``)
 #: LinkTop's event counters (48 bits, in a :class:`~synemu.gateware.counters.CounterBank`):
 #: those of the COUNTERS block, then (with a sample memory) those of SEQ_STATUS

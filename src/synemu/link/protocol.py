@@ -34,6 +34,7 @@ NAK, timeout, CRC error, or malformed reply, flushing its input first.
 
 from __future__ import annotations
 
+import collections
 import enum
 import functools
 import struct
@@ -63,6 +64,9 @@ WINDOWED = frozenset((SMEM_WRITE, SEQ_RUN))
 VERSION = 3                # 3: sample memory + sequencer, in-order acceptance, OLD/BUSY
 MAGIC = b"SYNE"
 MAX_PAYLOAD = 255          # request payload bytes (one length byte)
+#: bytes the board's receive FIFO queues; a windowed send keeps at most this many request
+#: bytes unanswered, so a board busy replying or executing never drops a byte
+RX_QUEUE = 2048
 HELLO_FMT = "<4sBBBBHHHBBBBBBHHIIII8s"
 COUNTERS_FMT = "<QQQQIIII"
 SMEM_GUARDS = ("ranges", "jobs")    #: values of :attr:`LinkSpec.smem_guard`
@@ -335,6 +339,7 @@ class LinkStats:
     bytes_in: int = 0
     busy: int = 0          #: BUSY replies (frame not executed yet, sent again)
     go_backs: int = 0      #: windowed sends restarted from the first unacknowledged frame
+    bytes_resent: int = 0  #: of ``bytes_out``: windowed frames written again after a go-back
 
 
 class _ReadBudget:
@@ -567,19 +572,29 @@ class LinkHost:
         last = None
         stalls = busy = 0
         went_back = False
+        probe = False     # the first frame was BUSY again after a go-back: send it alone
+        # frames written and not yet answered, in the order the board consumes them:
+        # (sequence number, bytes); their bytes may all sit in the board's receive FIFO
+        unanswered: collections.deque = collections.deque()
+        queued = sent = 0
         real = getattr(self.t, "real_time", False)
         while base < n:
-            while nxt < n and nxt - base < window:
+            while (nxt < n and nxt - base < (1 if probe else window)
+                   and (not unanswered or queued + len(wire[nxt]) <= RX_QUEUE)):
                 self.t.write(wire[nxt])
                 self.stats.bytes_out += len(wire[nxt])
+                if nxt < sent:
+                    self.stats.bytes_resent += len(wire[nxt])
+                sent = max(sent, nxt + 1)
+                unanswered.append(((seq0 + nxt) & 0xFF, len(wire[nxt])))
+                queued += len(wire[nxt])
                 nxt += 1
-            out = sum(len(w) for w in wire[base:nxt])
-            timeout = self._timeout(out, in_bytes * (nxt - base), 0)
+            timeout = self._timeout(queued, in_bytes * len(unanswered), 0)
             budget = _ReadBudget((nxt - base + 2) * (self.spec.tx_max + 9) + 64,
                                  4 * timeout if real else None)
             try:
                 rseq, rtyp, data = self._read_reply(timeout, budget)
-            except (LinkTimeout, ValueError):
+            except (LinkTimeout, ValueError) as e:
                 self.stats.timeouts += 1
                 stalls += 1
                 if stalls > self.retries:
@@ -588,8 +603,19 @@ class LinkHost:
                                     f"({base} of {n} frames acknowledged)") from None
                 self.stats.go_backs += 1
                 self.t.flush_input()
-                nxt, went_back = base, False
+                nxt, went_back, probe = base, False, False
+                if isinstance(e, LinkTimeout):   # silence: nothing is left to answer
+                    unanswered.clear()
+                    queued = 0
                 continue
+            # a reply answers the oldest unanswered frame of its number and shows that
+            # every frame written before it was consumed (answered, or lost to damage)
+            if any(q == rseq for q, _ in unanswered):
+                while True:
+                    q, size = unanswered.popleft()
+                    queued -= size
+                    if q == rseq:
+                        break
             k = base + ((rseq - seq0 - base) & 0xFF)      # index of the frame replied to
             if not base <= k < nxt:
                 self.stats.stale += 1
@@ -608,7 +634,13 @@ class LinkHost:
                         raise LinkError("board busy: a sequencer job does not finish?")
                 else:
                     self.stats.naks += 1
-                if k == base and not went_back:
+                if k == base:
+                    # the board answers each frame it receives once: a second NAK/BUSY of
+                    # the first frame after a go-back answers the frame sent again, so go
+                    # back again at once (not after a timeout); while it is BUSY (a job
+                    # still running) it travels alone, not with the window behind it
+                    # (a duplicated frame can make this an extra, harmless go-back)
+                    probe = went_back and rtyp == BUSY
                     self.stats.go_backs += 1
                     nxt, went_back = base, True
                 continue
@@ -616,7 +648,7 @@ class LinkHost:
                 if (rtyp != OLD and frames[k][0] == SMEM_READ
                         and len(data) != 2 * frames[k][1][3]):
                     continue               # impossible with a good CRC; resent on timeout
-                base, stalls, went_back = k + 1, 0, False
+                base, stalls, went_back, probe = k + 1, 0, False, False
                 self.stats.frames += 1
                 if rtyp != OLD:
                     last = got[k] = data

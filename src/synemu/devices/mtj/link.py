@@ -248,9 +248,11 @@ class SNNLinkHost(LinkHost):
             frames = self.smem_read_frames(lay["pred"][old[2]], old[1] * T) if old else []
             n_reads = len(frames)
             cnt, size, recs = 0, 0, []
-            # the tail tapers (jobs of about a buffers-th of what is left, at least 4), so
-            # the last jobs' run and read-back, with nothing left to send, are short
-            cap = min(job_samples, max(4, -(-(n - i) // buffers)))
+            # the first jobs ramp up (4, 8, 16, ... samples), so the engine starts after a
+            # few records, not a whole buffer; the tail tapers (jobs of about a buffers-th
+            # of what is left, at least 4), so the last jobs' run and read-back, with
+            # nothing left to send, are short
+            cap = min(job_samples, 4 << min(k, 16), max(4, -(-(n - i) // buffers)))
             while i + cnt < n and cnt < cap:
                 r = encode_record(Rs[i + cnt], codes)
                 if size + len(r) > lay["buffer_words"]:
