@@ -214,7 +214,7 @@ def test_cli_run_mtj_refuses_engine_options():
 @pytest.mark.verilator
 def test_run_snn_board_modes_verilator():
     """The iCEBreaker's network (100 neurons, 4 lanes, 5 banks) on digits in its exact
-    top-level (18 MHz, 3 Mbaud): every mode equals golden; board rates are measured."""
+    top-level (24 MHz, 3 Mbaud): every mode equals golden; board rates are measured."""
     from .board import run_snn_board
     for mode in ("stream", "resident", "host"):
         r = run_snn_board("icebreaker", "digits", mode=mode, limit=12, epochs=1, check=True)
