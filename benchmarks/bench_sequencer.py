@@ -16,12 +16,13 @@ Rows per run (``<board>_<device>_<mode>_...``; units in the names):
 ``ulx3s_85f_mtj_stream_*``: the full-size STDP network (400 x 784) streamed over the
 ULX3S-85F's 3 Mbaud link, identical to the golden network, against the golden model's
 rate in the same run; ``icebreaker_mtj_stream_*``: the iCEBreaker's 100 x 196 network on
-mnist5k-14 (18 MHz, 3 Mbaud), and ``build_icebreaker_mtj_snn_*`` its top-level built.
+mnist5k-14 (24 MHz, 3 Mbaud), and ``build_icebreaker_mtj_snn_*`` its top-level built.
 
 ``build_*``: the full-size board top-levels these rows simulate, built with the pinned
-YoWASP tools (digits array 10 x 66 at 2 lanes, 10 x 68 at 4, ideal 8-bit): logic cells (LUT) used, Fmax, whether
-the design clock is met; the iCEBreaker's sequencer top at its ``sequencer_lanes`` and at
-4 lanes (which does not fit), its host-only top at 4 lanes, and the ULX3S-85F's.
+YoWASP tools (digits array 10 x 66 at 2 lanes, 10 x 68 at 4, ideal 8-bit): logic cells
+(LUT) used, Fmax, whether the design clock is met; the iCEBreaker's sequencer top at its
+``sequencer_lanes`` and at 4 lanes (which does not fit), its host-only top at 4 lanes,
+and the ULX3S-85F's.
 
 ``link_faults_*``: the windowed link in stream mode behind the fault injector
 (1e-3 damage per byte both ways: flips, drops, duplicated bytes, plus duplicated frames):
@@ -114,19 +115,21 @@ def run(quick: bool = False) -> dict:
             rows[f"{key}_board_over_golden"] = round(b / gr, 2)
     rows.update(_builds(quick))
     rows.update(_snn(50 if quick else 200))
-    rows.update(_snn(50 if quick else 200, "icebreaker", "mnist5k-14"))
+    rows.update(_snn(50 if quick else 200, "icebreaker"))
     if not quick:
         rows.update(_snn_build())
     rows.update(_faults(2_000 if quick else 10_000))
     return rows
 
 
-def _snn(limit: int, board: str = "ulx3s-85f", dataset: str = "mnist5k") -> dict:
+def _snn(limit: int, board: str = "ulx3s-85f") -> dict:
     """A board's STDP network (:data:`~synemu.devices.mtj.board.SNN_BOARDS`: 400 x 784 on
-    the ULX3S-85F, 100 x 196 on the iCEBreaker), streamed: ``limit`` samples of ``dataset``
+    the ULX3S-85F, 100 x 196 on the iCEBreaker), streamed: ``limit`` samples of its dataset
     per epoch over the recipe's epochs, every STEP response and both evaluation passes
     checked against the golden network; the golden rate is measured in the same run."""
     from synemu.cli.common import run_json
+    from synemu.devices.mtj.board import SNN_BOARDS
+    dataset = SNN_BOARDS[board]["dataset"]
     out = tempfile.mkdtemp(prefix="synemu-bench-snn-")
     argv = ["run", "--sim", "verilator", "--board", board, "--device", "mtj",
             "--mode", "stream", "--dataset", dataset, "--limit", str(limit), "--check",

@@ -26,8 +26,8 @@ from .engine import ArrayEngine
 from .fixed import mul_const
 from .sequencer import Sequencer, job_layout
 
-__all__ = ["HEAD_BYTES", "STATUS_BYTES", "SEQ_COUNTS", "STATUS_FIELDS", "core_signature", "fits", "smem_overlap",
-           "EngineCore"]
+__all__ = ["HEAD_BYTES", "STATUS_BYTES", "SEQ_COUNTS", "STATUS_FIELDS", "core_signature",
+           "fits", "smem_overlap", "EngineCore"]
 
 HEAD_BYTES = struct.calcsize(JOB_FMT)       #: SEQ_RUN payload bytes a core sees (``head``)
 STATUS_BYTES = struct.calcsize(STATUS_FMT)  #: the SEQ_STATUS block

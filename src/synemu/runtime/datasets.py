@@ -17,8 +17,8 @@ Built-in datasets (see :data:`DATASETS`):
     class). Split 4,000 train / 1,000 test.
 ``mnist5k-14``
     the same 5,000 images averaged over 2x2 pixel blocks and rounded to 8 bits (14x14 =
-    196 inputs, the same split): the MNIST network of a board too small for 784 inputs (the iCEBreaker's STDP
-    network).
+    196 inputs, the same split): the MNIST network of a board too small for 784 inputs
+    (the iCEBreaker's STDP network).
 
 A path to a user ``.npz`` file with arrays ``x_train, y_train, x_test, y_test`` (and
 optionally ``image_shape``) is accepted in place of a name; it is used as stored (no

@@ -35,26 +35,29 @@ __all__ = ["SNNCore", "snn_harness_native_build", "SNN_BOARDS", "snn_board_confi
 
 NAME = "synemu_snn"
 
-#: reference network per board: SNNConfig overrides of the mnist5k preset, controller
-#: parameters (banks, draws), the design clock (Hz) and UART rate: the ULX3S runs at the
-#: 54.17 MHz its PLL makes from 25 MHz so that its FT231X's 3 Mbaud is exact (divisor 18;
-#: an mnist5k sample is ~200 bytes on the wire). Device ``rand_bits=16``: one 16x16
-#: multiplier per lane's mixer. The iCEBreaker holds 100 neurons x 196 inputs (mnist5k-14)
-#: beside the protected link and its sample memory (5,177 of 5,280 logic cells, 24.15 MHz
-#: at 24 MHz; 3 Mbaud: divisor 8). ``synemu run`` takes datasets whose network has at most
-#: the reference's synapses.
+#: reference network per board: its dataset, SNNConfig overrides of that dataset's network
+#: preset, controller parameters (banks, draws), the design clock (Hz) and UART rate: the
+#: ULX3S runs at the 54.17 MHz its PLL makes from 25 MHz so that its FT231X's 3 Mbaud is
+#: exact (divisor 18; an mnist5k sample is ~200 bytes on the wire). Device
+#: ``rand_bits=16``: one 16x16 multiplier per lane's mixer. The iCEBreaker holds 100
+#: neurons x 196 inputs (mnist5k-14) beside the protected link and its sample memory (5,177
+#: of 5,280 logic cells, 24.15 MHz at 24 MHz; 3 Mbaud: divisor 8). ``synemu run`` takes
+#: datasets whose network has at most the reference's synapses.
 SNN_BOARDS = {
-    "ulx3s-85f": dict(n_inputs=784, n_neurons=400, lanes=16, banks=25, draws=4,
-                      clock_hz=54_000_000, baud=3_000_000, device_params={"rand_bits": 16}),
-    "icebreaker": dict(n_inputs=196, n_neurons=100, lanes=4, banks=5, draws=1,
-                       clock_hz=24_000_000, baud=3_000_000, device_params={"rand_bits": 16}),
+    "ulx3s-85f": dict(dataset="mnist5k", n_inputs=784, n_neurons=400, lanes=16, banks=25,
+                      draws=4, clock_hz=54_000_000, baud=3_000_000,
+                      device_params={"rand_bits": 16}),
+    "icebreaker": dict(dataset="mnist5k-14", n_inputs=196, n_neurons=100, lanes=4, banks=5,
+                       draws=1, clock_hz=24_000_000, baud=3_000_000,
+                       device_params={"rand_bits": 16}),
 }
 HW_KEYS = ("banks", "draws", "clock_hz", "baud")
 
 
 def snn_board_config(board: str, **overrides) -> tuple[SNNConfig, dict]:
-    """(SNNConfig, {banks, draws, clock_hz, baud}) of ``board``'s reference network (the
-    mnist5k preset; mnist5k-14 for 196 inputs), with ``overrides`` (network fields, ``device_params``, :data:`HW_KEYS`)."""
+    """(SNNConfig, {banks, draws, clock_hz, baud}) of ``board``'s reference network (its
+    dataset's network preset), with ``overrides`` (network fields, ``device_params``,
+    :data:`HW_KEYS`)."""
     from .experiments import snn_config
     if board not in SNN_BOARDS:
         raise ValueError(f"no reference SNN configuration for board {board!r}; known: "
@@ -62,7 +65,7 @@ def snn_board_config(board: str, **overrides) -> tuple[SNNConfig, dict]:
     kw = {**SNN_BOARDS[board], **overrides}
     hw = {k: kw.pop(k) for k in HW_KEYS if k in kw}
     C, N = kw.pop("n_inputs"), kw.pop("n_neurons")
-    return snn_config({196: "mnist5k-14"}.get(C, "mnist5k"), C, N, **kw), hw
+    return snn_config(kw.pop("dataset"), C, N, **kw), hw
 
 
 class SNNCore(wiring.Component):
@@ -371,11 +374,11 @@ def run_snn_board(board: str, dataset: str = "mnist5k", *, mode: str = "auto",
     while C % lanes:
         lanes //= 2
     ref_c, n = ref.pop("n_inputs"), ref.pop("n_neurons")
-    if C * n > ref_c * n:
+    if C > ref_c:                    # more synapses than the board's network holds
         raise ValueError(f"snn run: {ds.name} has {C} inputs: {C} x {n} neurons = {C * n} "
                          f"synapses, the {board}'s network holds {ref_c * n} ({ref_c} x {n}): "
-                         f"use a dataset with at most {ref_c} inputs (e.g. mnist5k-14) or a "
-                         f"larger board")
+                         f"use a dataset with at most {ref_c} inputs (e.g. {ref['dataset']}) "
+                         f"or a larger board")
     cfg = snn_config(ds.name, C, n, seed, lanes=lanes, device_params=ref.pop("device_params"))
     draws = min(hw["draws"], cfg.lanes)
     codes = cfg.epoch_codes(epochs or 1) if not (epochs and cfg.schedule) else \
