@@ -50,6 +50,26 @@ def test_discovery_finds_every_class_and_maps_sources(ideal_design):
         assert a & ~b and bin(a ^ b).count("1") == 1 and b & ~a == 0
 
 
+def test_rule_module_and_rule_proof(ideal_design):
+    """The mutation design keeps the device rule in a module of its own (every rule-owned
+    site is there), so a rule mutant is proven on that module alone: saturate(w + pulse)'s
+    clamp test moved by one also clamps the bound to the bound (SAT proves it), the
+    adder's + -> - is not equivalent (SAT finds an input), and an engine mutant is not
+    tried."""
+    d, muts = ideal_design
+    assert any(m.name == mutate.RULE_MODULE for m in d.modules)
+    assert all(m.module == mutate.RULE_MODULE for m in muts if m.owner == "rule")
+    assert any(m.module != mutate.RULE_MODULE for m in muts if m.owner == "engine")
+    rule = [m for m in muts if m.module == mutate.RULE_MODULE]
+    bound = next(m for m in rule if m.kind == "relational" and "value > fmt.max" in m.code
+                 and m.change == "> -> >=")
+    add = next(m for m in rule if m.kind == "arith"
+               and m.src.startswith("devices/ideal/gateware.py:"))
+    eng = next(m for m in muts if m.module != mutate.RULE_MODULE)
+    res = mutate.prove_rule_equivalent(d, muts, [bound.id, add.id, eng.id])
+    assert res == {bound.id: True, add.id: False, eng.id: False}
+
+
 def test_schema_selector(ideal_design):
     d, muts = ideal_design
     text = mutate.schema_verilog(d, muts)
@@ -166,7 +186,7 @@ def test_mtj_edge_stream_lands_on_thresholds():
     inner = [t for t in (*dev.ltp_thresholds[1:], *dev.ltd_thresholds[1:])
              if 0 < t < 1 << dev.prob_bits]
     g = GoldenEngine(cfg)
-    on, exact = 0, 0
+    on, exact, hebb = 0, 0, 0
     for i, c in enumerate(cmds):
         if c.op == Op.UPDATE and c.arg != 0:
             # the synapse was just written to the state this pulse can switch
@@ -179,10 +199,44 @@ def test_mtj_edge_stream_lands_on_thresholds():
                 (t > (1 << dev.prob_bits) - 256 and u >= t), (i, c, u, t)
             on += 1
             exact += u in (t - 1, t)
+        elif c.op == Op.HEBB_ROW:
+            # pulse_min: pulse_max on the x = 0 column just written to 0, on a draw where
+            # pulse_max switches and pulse_max - 1 does not
+            pf = dev.pulse_fmt
+            wr, rd = cmds[i - 1], cmds[i + 1]
+            assert c.arg == pf.min and wr.op == Op.WRITE and wr.row == c.row and wr.arg == 0
+            assert rd.op == Op.READ and rd[1:3] == wr[1:3] and wr.col < cfg.lanes
+            u = int(_u_next(g, cfg)[wr.col])
+            assert dev.ltp_thresholds[pf.max - 1] <= u < dev.ltp_thresholds[pf.max], (i, u)
+            hebb += 1
         elif c.op not in (Op.WRITE, Op.READ):
             assert c.arg == 0                 # the draws in between are zero pulses
         g.execute(c)
-    assert on >= 40 and exact >= 10 and len(inner) >= 10
+    assert on >= 40 and exact >= 10 and len(inner) >= 10 and hebb >= 3
+
+
+def test_edge_streams():
+    """Device.edge_streams: none for ideal, FN's one edge stream, and the MTJ's edge stream
+    plus an 8x longer one whose every switching UPDATE has u's lowest bit deciding
+    (u in {t - 1, t}, t odd)."""
+    assert _cfg("ideal").device.edge_streams(_cfg("ideal"), 1000) == []
+    fcfg = EngineConfig(device=make_device("fn", preset="ice40"), **CFG)
+    [(name, cmds)] = fcfg.device.edge_streams(fcfg, 500)
+    assert name == "edge stream" and cmds == fcfg.device.edge_commands(fcfg, 0, 500)
+    cfg = _cfg("mtj")
+    dev = cfg.device
+    (n1, s1), (n2, s2) = dev.edge_streams(cfg, 1000)
+    assert (n1, len(s1), n2, len(s2)) == ("edge stream", 1000, "lowest-bit edge stream", 8000)
+    g = GoldenEngine(cfg)
+    hits = 0
+    for c in s2:
+        if c.op == Op.UPDATE and c.arg != 0:
+            u = int(_u_next(g, cfg)[c.col % cfg.lanes])
+            t = (dev.ltp_thresholds if c.arg > 0 else dev.ltd_thresholds)[abs(c.arg)]
+            assert t % 2 and u in (t - 1, t), (c, u, t)
+            hits += 1
+        g.execute(c)
+    assert hits >= 20
 
 
 def test_learn_edge_stream_puts_pulses_next_to_rails():
@@ -222,23 +276,26 @@ def mtj_schema():
 
 
 def test_mtj_edge_stream_kills_what_random_streams_miss(mtj_schema):
-    """The switching draw's mixer: a bit swap in the copy that reaches only the lowest bit
-    of u survives random streams; the edge stream (draws on the thresholds) kills it."""
+    """A switching comparison moved by one (``u < t`` -> ``u <= t``: it differs on u = t,
+    1 draw in 65,536) survives random streams; the edge stream (draws on the thresholds)
+    kills it. HEBB_ROW's rail clamp one lower (``saturate(-pulse)`` at 6, not 7: pulse 6
+    stays on 63 draws in 65,536) dies on the stream's HEBB_ROWs of pulse_min."""
+    import copy
+
     from synemu.sim.lockstep import random_commands
     cfg, muts, build = mtj_schema
-    low = [m for m in muts if m.kind == "bitswap" and m.src == "devices/mtj/gateware.py:23"
-           and "q_dev0" in m.original]
-    # the copy of the permuted word whose product feeds only u's lowest bit: its swaps
-    # between two bits of the multiplier's top half
-    sel = [m for m in low if m.lhs == low[-1].lhs][10:14]
-    assert len(sel) == 4
-    import copy
-    rnd = [copy.deepcopy(m) for m in sel]
+    cmp_ = [m for m in muts if m.kind == "relational" and "u < t_l" in m.code
+            and "[31:16]" in m.original]
+    hebb = [m for m in muts if "saturate(-pulse_arg" in m.owner_code
+            and m.change == "5'h07 -> 5'h06"]
+    assert len(cmp_) == 4 and len(hebb) == 2
+    rnd = [copy.deepcopy(m) for m in cmp_]
     mutate.run_mutants(cfg, rnd, build, [random_commands(cfg, s, 1500) for s in range(2)])
     assert all(m.status == "survived" for m in rnd), [(m.id, m.how) for m in rnd]
-    mutate.run_mutants(cfg, sel, build, [cfg.device.edge_commands(cfg, 0, 40000)])
-    assert all(m.status == "killed" for m in sel), [(m.id, m.change) for m in sel]
-    assert all("field 's'" in m.how for m in sel)
+    mutate.run_mutants(cfg, cmp_ + hebb, build, [cfg.device.edge_commands(cfg, 0, 40000)])
+    assert all(m.status == "killed" and "field 's'" in m.how for m in cmp_ + hebb), \
+        [(m.id, m.change, m.how) for m in cmp_ + hebb]
+    assert all("HEBB_ROW" in m.how for m in hebb)
 
 
 def test_mtj_equivalence_rules(mtj_schema, monkeypatch):
@@ -256,23 +313,42 @@ def test_mtj_equivalence_rules(mtj_schema, monkeypatch):
                         [(n, c, lambda dev: False, w) for n, c, _, w in mutate.ZERO_PULSE_TESTS])
     assert not any(mutate.equivalence_reason(m, cfg).startswith("zero_pulse") for m in zero)
     monkeypatch.undo()
-    # the +-1 training weight's copy feeding only the multiplier's sign-bit term: its bit 0
-    # is dead; the copy feeding the other term is not
-    w = [m for m in muts if "Mux(state.s, Const(1, 2)" in m.code and m.kind == "const"]
-    dead = [m for m in w if m.live_mask == 0b10 and m.change in ("2'h1 -> 2'h0", "2'h3 -> 2'h2")]
-    assert dead and all(m.changed == 1 and mutate.equivalence_reason(m, cfg)
-                        .startswith("dead_bits") for m in dead)
-    # changing bit 1 (the sign: a signed arm's extension too) is not known to be dead
-    sign = [m for m in w if m.live_mask == 0b10 and m.change == "2'h1 -> 2'h2"]
-    assert sign and all(m.changed is None and not mutate.equivalence_reason(m, cfg)
-                        for m in sign)
-    assert any(m.live_mask is None or m.live_mask & 1 for m in w)
+    # the +-1 weight (01 / 11) times x: bit 0 is set in every weight, so the shift-and-add
+    # term of bit 0 always takes its x arm; the sign bit's term takes both
+    terms = [m for m in muts if "term = Mux(b[i], a << i, 0)" in m.code
+             and "mul(w.as_signed(), x_l)" in m.owner_code
+             and (m.kind == "clamp" or (m.kind == "const" and m.change.startswith("6'h00")))]
+    bit0 = [m for m in terms if re.match(r"\S+ ?\[0\] \?", m.original)]
+    bit1 = [m for m in terms if re.match(r"\S+ ?\[1\] \?", m.original)]
+    assert bit0 and bit1
+    assert all(mutate.equivalence_reason(m, cfg).startswith("weight_bit_set") for m in bit0)
+    assert not any(mutate._eq_weight_bit_set(m, cfg) for m in bit1)
     # LEARN's rounding copies read only by the clamp tests: |e| >= 256 - 6 * 1 * 16, so
     # no product lands near the 4-bit pulse rails
     far = [m for m in muts if m.code == "total = q + up" and m.checks]
     assert far and all(mutate.equivalence_reason(m, cfg).startswith("learn_far") for m in far)
     wide = EngineConfig(device=cfg.device, **{**CFG, "cols": 12})   # |e| >= 64: q can be 8
     assert not any(mutate.equivalence_reason(m, wide).startswith("learn_far") for m in far)
+    # ... and its value copy (read where no clamp test fires: x = 0, q = up = 0) for the
+    # changes that keep 0 + 0 at 0; {1, up} (-2 at x = 0) is not covered
+    val = [m for m in muts if m.code == "total = q + up" and not m.checks]
+    keep0 = [m for m in val if m.change == "+ -> -" or m.change.startswith("swap 1'h0 <-> ")]
+    assert keep0 and all(mutate._eq_learn_far(m, cfg) for m in keep0)
+    assert not any(mutate._eq_learn_far(m, cfg) for m in val if m.change == "1'h0 -> 1'h1")
+    assert not any(mutate._eq_learn_far(m, wide) for m in keep0)
+    # LEARN's target moved by one, or e = t + y: every LEARN pulse saturates anyway
+    tgt = [m for m in muts if ("target = Mux(cur_row == label" in m.code and m.kind == "const")
+           or ("err.eq(saturate(target - acc" in m.code and m.change == "- -> +")]
+    assert len(tgt) >= 5 and all(mutate._eq_learn_target(m, cfg) for m in tgt)
+    assert not any(mutate._eq_learn_target(m, wide) for m in tgt)
+    # the rounding LFSR stepping in LEARN's forward half: the same steps per LEARN, and
+    # no LEARN pulse reads the words; stepping in FORWARD's or HEBB's sweeps is not that
+    en = [m for m in muts if "rng.en.eq(issue & (kind == SweepKind.LEARN_UPD))" in m.code
+          and m.kind == "const"]
+    fwd = [m for m in en if m.change == "3'h6 -> 3'h5"]
+    assert fwd and all(mutate._eq_round_words(m, cfg) for m in fwd)
+    assert not any(mutate._eq_round_words(m, wide) for m in fwd)
+    assert not any(mutate._eq_round_words(m, cfg) for m in en if m.change != "3'h6 -> 3'h5")
 
 
 def test_femfet_round_alias():

