@@ -227,20 +227,18 @@ class ArrayEngine(wiring.Component):
         else:
             m.d.comb += write_now.eq(q_valid & modifying)
             wb_addr, wb_mask = q_addr, q_mask
-        if self.rule_module:
-            rm = m.submodules.rule = Module()
+        rm = Module() if self.rule_module else m     # where the rule's logic goes
+        if rm is not m:
+            m.submodules.rule = rm
 
-            def out(value, name):
-                """A rule result as a signal driven inside the rule module."""
-                v = Value.cast(value)
-                sig = Signal(v.shape(), name=f"{name}{l}")
-                rm.d.comb += sig.eq(v)
-                return sig
-        else:
-            rm = m
-
-            def out(value, name):
+        def out(value, name):
+            """A rule result; in the rule module, a signal driven there."""
+            if rm is m:
                 return value
+            v = Value.cast(value)
+            sig = Signal(v.shape(), name=name)
+            rm.d.comb += sig.eq(v)
+            return sig
         for l in range(P):
             # stage 1
             state1 = data.View(rule.layout, rd[l].data)
@@ -257,8 +255,8 @@ class ArrayEngine(wiring.Component):
             with m.Else():
                 m.d.comb += pulse.eq(pulse_arg)
             w = Mux(kind == SweepKind.FWD_TRAIN,
-                    out(rule.train_weight(rm, state1, time), "w_train"),
-                    out(rule.infer_weight(rm, state1, time), "w_infer"))
+                    out(rule.train_weight(rm, state1, time), f"w_train{l}"),
+                    out(rule.infer_weight(rm, state1, time), f"w_infer{l}"))
             q_state = Signal(dev.state_width, name=f"q_state{l}")
             q_pulse = Signal(signed(dev.pulse_width), name=f"q_pulse{l}")
             q_prod = Signal(signed(dev.weight_width + cfg.x_width), name=f"q_prod{l}")
@@ -273,13 +271,15 @@ class ArrayEngine(wiring.Component):
             # stage 2
             state = data.View(rule.layout, q_state)
             new = Signal(dev.state_width, name=f"new{l}")
-            m.d.comb += new.eq(out(rule.update(rm, state, q_pulse, q_dev, time), "new_upd"))
+            m.d.comb += new.eq(out(rule.update(rm, state, q_pulse, q_dev, time), f"new_upd{l}"))
             if dev.tick_sweeps:
                 with m.If(kind == SweepKind.TICK):
-                    m.d.comb += new.eq(out(rule.tick(rm, state, tick_n, time, q_dev), "new_tick"))
+                    m.d.comb += new.eq(out(rule.tick(rm, state, tick_n, time, q_dev),
+                                           f"new_tick{l}"))
             if dev.sample_period:
                 with m.If(kind == SweepKind.SAMPLE):
-                    m.d.comb += new.eq(out(rule.on_sample(rm, state, samples, q_dev), "new_smp"))
+                    m.d.comb += new.eq(out(rule.on_sample(rm, state, samples, q_dev),
+                                           f"new_smp{l}"))
             m.d.comb += [wr[l].addr.eq(wb_addr), wr[l].data.eq(new),
                          wr[l].en.eq(write_now & wb_mask[l])]
         lane_sum = Signal(signed(cfg.acc_width))

